@@ -1,0 +1,151 @@
+import type {
+  AcquireResult,
+  IdempotencyRecord,
+  IdempotencyStore,
+  NewRecord,
+  StoredResponse,
+} from '../../core/store.js';
+
+export interface MemoryStoreOptions {
+  /**
+   * Most records kept at once (default 100 000). When full, expired records go first, then the
+   * oldest completed ones (a retry of an evicted key runs again). In-flight records are never
+   * evicted: a store full of them refuses new claims, which the engine answers with 503.
+   */
+  maxEntries?: number;
+}
+
+/**
+ * A store in this process's memory: for tests, single-process servers and development. Nothing
+ * survives a restart and nothing is shared between processes.
+ *
+ * @example
+ * ```ts
+ * import { createIdempotency } from 'idemkit';
+ * import { memoryStore } from 'idemkit/stores/memory';
+ *
+ * const engine = createIdempotency({ store: memoryStore() });
+ * ```
+ */
+export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore {
+  const maxEntries = options.maxEntries ?? 100_000;
+  if (!Number.isInteger(maxEntries) || maxEntries < 1) {
+    throw new TypeError(`memoryStore: maxEntries must be a positive integer, got ${String(options.maxEntries)}`);
+  }
+  // Insertion order doubles as age order: claims re-insert, so the first entries are the oldest.
+  const records = new Map<string, IdempotencyRecord>();
+  const watchers = new Map<string, Set<() => void>>();
+
+  function changed(key: string): void {
+    const listeners = watchers.get(key);
+    if (!listeners) return;
+    watchers.delete(key);
+    for (const listener of listeners) listener();
+  }
+
+  function ownedInFlight(key: string, token: string): IdempotencyRecord | undefined {
+    const record = records.get(key);
+    return record?.state === 'in-flight' && record.token === token ? record : undefined;
+  }
+
+  function makeRoom(now: number): void {
+    // The oldest entries expire first when ttl is uniform, so this sweep is usually O(1).
+    for (const [key, record] of records) {
+      if (record.expiresAt > now) break;
+      records.delete(key);
+    }
+    if (records.size < maxEntries) return;
+    for (const [key, record] of records) {
+      if (record.state === 'completed' || record.expiresAt <= now) {
+        records.delete(key);
+        return;
+      }
+    }
+    throw new Error(`memoryStore is full: ${maxEntries} requests are in flight (raise maxEntries)`);
+  }
+
+  return {
+    async acquire(candidate: NewRecord, now: number): Promise<AcquireResult> {
+      const existing = records.get(candidate.key);
+      if (existing && existing.expiresAt > now) {
+        const takeover =
+          existing.state === 'in-flight' &&
+          existing.leaseUntil <= now &&
+          existing.fingerprint === candidate.fingerprint;
+        if (!takeover) return { acquired: false, record: { ...existing } };
+        existing.token = candidate.token;
+        existing.leaseUntil = candidate.leaseUntil;
+        changed(candidate.key);
+        return { acquired: true, record: { ...existing } };
+      }
+      if (existing) records.delete(candidate.key);
+      makeRoom(now);
+      const record: IdempotencyRecord = { ...candidate, state: 'in-flight' };
+      records.set(candidate.key, record);
+      return { acquired: true, record: { ...record } };
+    },
+
+    async complete(key: string, token: string, response: StoredResponse, expiresAt: number): Promise<boolean> {
+      const record = ownedInFlight(key, token);
+      if (!record) return false;
+      record.state = 'completed';
+      record.expiresAt = expiresAt;
+      // Copy: the caller's buffers may be pooled and reused.
+      record.response = {
+        status: response.status,
+        headers: response.headers.map(([name, value]) => [name, value]),
+        body: Uint8Array.prototype.slice.call(response.body),
+      };
+      changed(key);
+      return true;
+    },
+
+    async release(key: string, token: string): Promise<boolean> {
+      if (!ownedInFlight(key, token)) return false;
+      records.delete(key);
+      changed(key);
+      return true;
+    },
+
+    async renew(key: string, token: string, leaseUntil: number): Promise<boolean> {
+      const record = ownedInFlight(key, token);
+      if (!record) return false;
+      record.leaseUntil = leaseUntil;
+      return true;
+    },
+
+    async get(key: string, now: number): Promise<IdempotencyRecord | null> {
+      const record = records.get(key);
+      return record && record.expiresAt > now ? { ...record } : null;
+    },
+
+    async purgeExpired(now: number): Promise<number> {
+      let purged = 0;
+      for (const [key, record] of records) {
+        if (record.expiresAt > now) continue;
+        records.delete(key);
+        purged++;
+      }
+      return purged;
+    },
+
+    watch(key: string, signal: AbortSignal): Promise<void> {
+      return new Promise((resolve) => {
+        if (signal.aborted) return resolve();
+        const listeners = watchers.get(key) ?? new Set();
+        watchers.set(key, listeners);
+        const done = (): void => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        const onAbort = (): void => {
+          listeners.delete(done);
+          if (listeners.size === 0 && watchers.get(key) === listeners) watchers.delete(key);
+          resolve();
+        };
+        listeners.add(done);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+  };
+}
