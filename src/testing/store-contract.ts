@@ -120,7 +120,12 @@ export function runStoreContract(options: StoreContractOptions): void {
       await claim(store, first);
       const later = first.leaseUntil + 1;
       const contenders = Array.from({ length: racers }, () =>
-        newRecord({ key: first.key, fingerprint: first.fingerprint, createdAt: later, leaseUntil: later + lease }),
+        newRecord({
+          key: first.key,
+          fingerprint: first.fingerprint,
+          createdAt: later,
+          leaseUntil: later + lease,
+        }),
       );
       const results = await Promise.all(contenders.map((record) => store.acquire(record, later)));
       const winners = results.filter((result) => result.acquired);
@@ -146,7 +151,12 @@ export function runStoreContract(options: StoreContractOptions): void {
       await claim(store, first);
       assert.equal(await store.complete(first.key, first.token, sampleResponse(), first.expiresAt), true);
       const later = first.expiresAt;
-      const fresh = newRecord({ key: first.key, createdAt: later, leaseUntil: later + lease, expiresAt: later + ttl });
+      const fresh = newRecord({
+        key: first.key,
+        createdAt: later,
+        leaseUntil: later + lease,
+        expiresAt: later + ttl,
+      });
       const result = await store.acquire(fresh, later);
       assert.equal(result.acquired, true, 'an expired record is free to claim, whatever its fingerprint');
       assertRecord(result.record, { ...fresh, state: 'in-flight' });
@@ -197,7 +207,12 @@ export function runStoreContract(options: StoreContractOptions): void {
       const first = newRecord();
       await claim(store, first);
       const later = first.leaseUntil + 1;
-      const second = newRecord({ key: first.key, fingerprint: first.fingerprint, createdAt: later, leaseUntil: later + lease });
+      const second = newRecord({
+        key: first.key,
+        fingerprint: first.fingerprint,
+        createdAt: later,
+        leaseUntil: later + lease,
+      });
       assert.equal((await store.acquire(second, later)).acquired, true);
 
       const stale: StoredResponse = { status: 200, headers: [], body: new TextEncoder().encode('stale') };
@@ -219,9 +234,16 @@ export function runStoreContract(options: StoreContractOptions): void {
       assert.equal(await store.complete(record.key, record.token, sampleResponse(), record.expiresAt), true);
       const second: StoredResponse = { status: 500, headers: [], body: new Uint8Array([1]) };
       assert.equal(await store.complete(record.key, record.token, second, record.expiresAt), false);
-      assert.equal(await store.release(record.key, record.token), false, 'a completed record is never released');
+      assert.equal(
+        await store.release(record.key, record.token),
+        false,
+        'a completed record is never released',
+      );
       assertResponse((await store.get(record.key, record.createdAt))?.response, sampleResponse());
-      assert.equal(await store.complete(uniqueKey(), randomUUID(), sampleResponse(), record.expiresAt), false);
+      assert.equal(
+        await store.complete(uniqueKey(), randomUUID(), sampleResponse(), record.expiresAt),
+        false,
+      );
     },
 
     async 'release deletes the record only for its owner'(store) {
@@ -248,7 +270,11 @@ export function runStoreContract(options: StoreContractOptions): void {
       const result = await store.acquire(contender, record.leaseUntil + 1);
       assert.equal(result.acquired, false, 'a renewed lease is not lapsed');
       assert.equal(await store.complete(record.key, record.token, sampleResponse(), record.expiresAt), true);
-      assert.equal(await store.renew(record.key, record.token, extended + 1), false, 'completed records have no lease');
+      assert.equal(
+        await store.renew(record.key, record.token, extended + 1),
+        false,
+        'completed records have no lease',
+      );
       assert.equal(await store.renew(uniqueKey(), record.token, extended), false);
     },
 
@@ -261,7 +287,10 @@ export function runStoreContract(options: StoreContractOptions): void {
 
       const completed = newRecord();
       await claim(store, completed);
-      assert.equal(await store.complete(completed.key, completed.token, sampleResponse(), completed.expiresAt), true);
+      assert.equal(
+        await store.complete(completed.key, completed.token, sampleResponse(), completed.expiresAt),
+        true,
+      );
       assert.ok(await store.get(completed.key, completed.expiresAt - 1));
       assert.equal(await store.get(completed.key, completed.expiresAt), null);
       assert.equal(await store.get(completed.key, completed.expiresAt + ttl), null);
@@ -269,14 +298,24 @@ export function runStoreContract(options: StoreContractOptions): void {
 
     async 'purgeExpired physically deletes expired records and keeps live ones'(store) {
       const now = Date.now();
-      const expired = [newRecord({ createdAt: now, expiresAt: now + 1000 }), newRecord({ createdAt: now, expiresAt: now + 1000 })];
+      const expired = [
+        newRecord({ createdAt: now, expiresAt: now + 1000 }),
+        newRecord({ createdAt: now, expiresAt: now + 1000 }),
+      ];
       const live = newRecord({ createdAt: now, expiresAt: now + ttl });
       for (const record of [...expired, live]) await claim(store, record);
-      assert.equal(await store.complete(expired[0]!.key, expired[0]!.token, sampleResponse(), now + 1000), true);
+      assert.equal(
+        await store.complete(expired[0]!.key, expired[0]!.token, sampleResponse(), now + 1000),
+        true,
+      );
       const purged = await store.purgeExpired(now + 2000);
-      assert.ok(purged >= expired.length, `purgeExpired reported ${purged}, expected at least ${expired.length}`);
+      assert.ok(
+        purged >= expired.length,
+        `purgeExpired reported ${purged}, expected at least ${expired.length}`,
+      );
       // Asked with a clock from before their expiry, a record still in storage would show up.
-      for (const record of expired) assert.equal(await store.get(record.key, now), null, 'expired record still stored');
+      for (const record of expired)
+        assert.equal(await store.get(record.key, now), null, 'expired record still stored');
       assert.ok(await store.get(live.key, now + 2000), 'purgeExpired deleted a live record');
     },
 
@@ -300,7 +339,10 @@ export function runStoreContract(options: StoreContractOptions): void {
       try {
         const changed = store.watch(record.key, controller.signal).then(() => !controller.signal.aborted);
         await new Promise((resolve) => setTimeout(resolve, 50));
-        assert.equal(await store.complete(record.key, record.token, sampleResponse(), record.expiresAt), true);
+        assert.equal(
+          await store.complete(record.key, record.token, sampleResponse(), record.expiresAt),
+          true,
+        );
         assert.equal(await changed, true, 'watch did not resolve within 5 s of complete()');
       } finally {
         clearTimeout(timer);
@@ -355,7 +397,15 @@ function sampleResponse(): StoredResponse {
 
 function assertRecord(actual: IdempotencyRecord | null, expected: Omit<IdempotencyRecord, 'response'>): void {
   assert.ok(actual, 'expected a record');
-  for (const field of ['key', 'fingerprint', 'state', 'token', 'leaseUntil', 'expiresAt', 'createdAt'] as const) {
+  for (const field of [
+    'key',
+    'fingerprint',
+    'state',
+    'token',
+    'leaseUntil',
+    'expiresAt',
+    'createdAt',
+  ] as const) {
     assert.equal(actual[field], expected[field], `record.${field}`);
   }
 }

@@ -5,13 +5,18 @@ export interface SuiteFunctions {
 }
 
 export interface TestFunction {
-  (name: string, body: () => unknown): unknown;
+  (name: string, body: () => void | Promise<void>): unknown;
   /** Used for cases a caller opted out of, so the runner reports them as skipped with the reason. */
-  skip?: (name: string, body: () => unknown) => unknown;
+  skip?: (name: string, body: () => void | Promise<void>) => unknown;
 }
 
 /** Register one case, or report it skipped with the caller's reason. */
-export function defineCase(it: TestFunction, name: string, skipReason: string | undefined, body: () => unknown): void {
+export function defineCase(
+  it: TestFunction,
+  name: string,
+  skipReason: string | undefined,
+  body: () => void | Promise<void>,
+): void {
   if (skipReason === undefined) {
     it(name, body);
   } else if (it.skip) {

@@ -30,7 +30,9 @@ export interface MemoryStoreOptions {
 export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore {
   const maxEntries = options.maxEntries ?? 100_000;
   if (!Number.isInteger(maxEntries) || maxEntries < 1) {
-    throw new TypeError(`memoryStore: maxEntries must be a positive integer, got ${String(options.maxEntries)}`);
+    throw new TypeError(
+      `memoryStore: maxEntries must be a positive integer, got ${String(options.maxEntries)}`,
+    );
   }
   // Insertion order doubles as age order: claims re-insert, so the first entries are the oldest.
   const records = new Map<string, IdempotencyRecord>();
@@ -85,7 +87,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       return { acquired: true, record: { ...record } };
     },
 
-    async complete(key: string, token: string, response: StoredResponse, expiresAt: number): Promise<boolean> {
+    async complete(
+      key: string,
+      token: string,
+      response: StoredResponse,
+      expiresAt: number,
+    ): Promise<boolean> {
       const record = ownedInFlight(key, token);
       if (!record) return false;
       record.state = 'completed';

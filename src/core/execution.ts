@@ -1,0 +1,134 @@
+import type { EngineContext, RequestTrace } from './engine-context.js';
+import { traceFields } from './engine-context.js';
+import type { ResolvedRouteOptions } from './options.js';
+import { replayableHeaders } from './replay-headers.js';
+import type { CapturedResponse } from './request.js';
+import { callStore } from './store-call.js';
+
+export type AbandonReason = 'error' | 'too-large' | 'aborted';
+
+/**
+ * The key is ours: the handler may run. The adapter runs it, then reports back exactly once with
+ * `finish(response)` (the engine decides whether to store it) or `abandon(reason)`. Until then the
+ * lease is renewed in the background, so a slow but live handler is never taken over.
+ *
+ * Neither method throws: store trouble at this point is reported through `onEvent`, and the
+ * client still gets the handler's response.
+ */
+export class Execution {
+  /** The idempotency key as the client sent it. */
+  readonly key: string;
+  /** Headers to add to the handler's response (the key, echoed). */
+  readonly echoHeaders: ReadonlyArray<[string, string]>;
+  /** Responses longer than this are passed through unstored: stop buffering past it. */
+  readonly maxResponseBytes: number;
+
+  readonly #context: EngineContext;
+  readonly #options: ResolvedRouteOptions;
+  readonly #trace: RequestTrace;
+  readonly #storageKey: string;
+  readonly #token: string;
+  readonly #expiresAt: number;
+  #renewal: NodeJS.Timeout | undefined;
+  #renewing = false;
+  #settled = false;
+
+  constructor(
+    context: EngineContext,
+    options: ResolvedRouteOptions,
+    trace: RequestTrace,
+    claim: { storageKey: string; token: string; expiresAt: number },
+  ) {
+    this.#context = context;
+    this.#options = options;
+    this.#trace = trace;
+    this.#storageKey = claim.storageKey;
+    this.#token = claim.token;
+    this.#expiresAt = claim.expiresAt;
+    this.key = trace.key;
+    this.echoHeaders = [['idempotency-key', trace.key]];
+    this.maxResponseBytes = options.maxResponseBytes;
+    this.#renewal = setInterval(() => void this.#renew(), Math.max(1, Math.floor(options.lease / 3)));
+    this.#renewal.unref();
+  }
+
+  /** The handler answered: store the response if policy says so, else release the key. */
+  async finish(response: CapturedResponse): Promise<void> {
+    if (!this.#settle()) return;
+    const { status } = response;
+    if (!this.#options.storeResponse(status)) return this.#release('status', status);
+    if (response.body.length > this.maxResponseBytes) return this.#release('too-large', status);
+    const { store, emit, signals } = this.#context;
+    let stored = false;
+    try {
+      const record = { status, headers: replayableHeaders(response.headers), body: response.body };
+      stored = await callStore('complete', this.#options.storeTimeout, () =>
+        store.complete(this.#storageKey, this.#token, record, this.#expiresAt),
+      );
+      if (!stored) emit({ type: 'lease-lost', ...traceFields(this.#trace), status });
+    } catch (error) {
+      // The lease now lapses unrenewed, so a later retry runs again: the store could not say otherwise.
+      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'complete', error });
+    } finally {
+      signals.notify(this.#storageKey);
+    }
+    emit({ type: 'executed', ...traceFields(this.#trace), status, stored });
+  }
+
+  /** The handler failed, or its response cannot be stored: release the key so a retry runs again. */
+  async abandon(reason: AbandonReason, details: { status?: number; error?: unknown } = {}): Promise<void> {
+    if (!this.#settle()) return;
+    return this.#release(reason, details.status, details.error);
+  }
+
+  /**
+   * Stop renewing the lease without settling: for when the client is gone and the adapter cannot
+   * tell whether the handler is still working. A later `finish` still stores the response unless
+   * a retry took the key over after the lease lapsed.
+   */
+  stopRenewing(): void {
+    clearInterval(this.#renewal);
+  }
+
+  #settle(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    this.stopRenewing();
+    return true;
+  }
+
+  async #release(reason: string, status?: number, error?: unknown): Promise<void> {
+    const { store, emit, signals } = this.#context;
+    emit({ type: 'executed', ...traceFields(this.#trace), status, stored: false });
+    emit({ type: 'not-stored', ...traceFields(this.#trace), status, reason, error });
+    try {
+      const released = await callStore('release', this.#options.storeTimeout, () =>
+        store.release(this.#storageKey, this.#token),
+      );
+      if (!released) emit({ type: 'lease-lost', ...traceFields(this.#trace), status });
+    } catch (storeError) {
+      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'release', error: storeError });
+    } finally {
+      signals.notify(this.#storageKey);
+    }
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#renewing || this.#settled) return;
+    this.#renewing = true;
+    const { store, emit, now } = this.#context;
+    try {
+      const renewed = await callStore('renew', this.#options.storeTimeout, () =>
+        store.renew(this.#storageKey, this.#token, now() + this.#options.lease),
+      );
+      if (!renewed && !this.#settled) {
+        this.stopRenewing();
+        emit({ type: 'lease-lost', ...traceFields(this.#trace) });
+      }
+    } catch (error) {
+      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'renew', error });
+    } finally {
+      this.#renewing = false;
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import type { IdempotencyErrorCode } from './errors.js';
+import type { CapturedResponse } from './request.js';
+
+/** Base of the problem `type` URIs; each answer's type is this plus its code. */
+export const problemTypeBase = 'https://idemkit.dev/problems/';
+
+export type ProblemCode = Exclude<
+  IdempotencyErrorCode,
+  'idempotency-store-timeout' | 'idempotency-invalid-option'
+>;
+
+const problems: Record<ProblemCode, { status: number; title: string }> = {
+  'idempotency-key-invalid': { status: 400, title: 'Invalid Idempotency-Key' },
+  'idempotency-key-missing': { status: 400, title: 'Idempotency-Key required' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with a different request' },
+  'idempotency-key-in-flight': { status: 409, title: 'Request with this Idempotency-Key is in progress' },
+  'idempotency-store-unavailable': { status: 503, title: 'Idempotency store unavailable' },
+};
+
+/** An RFC 9457 problem+json response, never cached, one distinct `type` per error. */
+export function problemResponse(
+  code: ProblemCode,
+  detail: string,
+  retryAfterSeconds?: number,
+): CapturedResponse {
+  const { status, title } = problems[code];
+  const body = JSON.stringify({ type: problemTypeBase + code, title, status, detail, code });
+  const headers: Array<[string, string]> = [
+    ['content-type', 'application/problem+json'],
+    ['cache-control', 'no-store'],
+  ];
+  if (retryAfterSeconds !== undefined) headers.push(['retry-after', String(retryAfterSeconds)]);
+  return { status, headers, body: Buffer.from(body, 'utf8') };
+}
