@@ -59,6 +59,8 @@ export const adapterContractCases = [
   'a duplicate waits for the original and gets its response',
   'a duplicate that outwaits its budget gets 409 with Retry-After',
   'a different body while the original is in flight is 422',
+  'a lapsed lease is taken over and the stale owner cannot overwrite',
+  'a slow handler that keeps renewing its lease is never taken over',
   '5xx responses and thrown errors release the key',
   '4xx responses are stored except 408, 409, 425 and 429',
   '204 and empty-body successes are replayed, never re-run',
@@ -423,6 +425,49 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         assert.equal(app.runs(), 1);
       });
     },
+
+    'a lapsed lease is taken over and the stale owner cannot overwrite': () => {
+      const stale = deferred();
+      let calls = 0;
+      const handler: ContractHandler = async () => {
+        const mine = ++calls;
+        if (mine === 1) await stale.promise;
+        return { status: 201, headers: [['content-type', 'text/plain']], body: mine === 1 ? 'stale' : 'fresh' };
+      };
+      return withApp({ handler, route: { lease: 30_000, wait: 0 } }, async (app) => {
+        const key = randomUUID();
+        const original = app.post(key);
+        await until(() => app.runs() === 1);
+        app.clock.now += 30_001; // The original's process "died": its lease lapsed unrenewed.
+        const takeover = await app.post(key);
+        assert.equal(takeover.status, 201);
+        assert.equal(takeover.body.toString(), 'fresh');
+        assert.equal(app.runs(), 2, 'a retry must take over a lapsed lease');
+        stale.resolve();
+        assert.equal((await original).body.toString(), 'stale');
+        await until(() => app.events.some((event) => event.type === 'lease-lost'));
+        const replay = await app.post(key);
+        assert.equal(replay.body.toString(), 'fresh', 'the stale owner overwrote the new owner’s result');
+        assert.equal(app.runs(), 2);
+      });
+    },
+
+    'a slow handler that keeps renewing its lease is never taken over': () =>
+      withApp(
+        { engine: { now: Date.now }, handler: chargeHandler(() => sleep(900)), route: { lease: 200, wait: 0 } },
+        async (app) => {
+          const key = randomUUID();
+          const original = app.post(key);
+          await sleep(500); // Well past the 200 ms lease: only renewal keeps it.
+          assertProblem(await app.post(key), 409, 'idempotency-key-in-flight');
+          assert.equal(app.runs(), 1, 'a live, renewing handler was taken over');
+          const first = await original;
+          const replay = await app.post(key);
+          assert.equal(replay.header('idempotent-replayed'), 'true');
+          assert.equal(Buffer.compare(replay.body, first.body), 0);
+          assert.equal(app.runs(), 1);
+        },
+      ),
 
     '5xx responses and thrown errors release the key': () => {
       let mode: 'fail' | 'throw' | 'ok' = 'fail';

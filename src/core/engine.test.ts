@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { memoryStore } from '../stores/memory/index.js';
+import { createIdempotency } from './engine.js';
+import { IdempotencyError } from './errors.js';
+import type { IdempotencyEvent } from './events.js';
+import type { IdempotencyRequest } from './request.js';
+
+const request = (key: string, body = '{}'): IdempotencyRequest => ({
+  method: 'POST',
+  path: '/v1/charges',
+  query: '',
+  header: (name) =>
+    name === 'idempotency-key' ? [key] : name === 'content-type' ? ['application/json'] : [],
+  body: Buffer.from(body),
+  native: undefined,
+});
+
+describe('createIdempotency options', () => {
+  it('rejects nonsense with a coded error naming the option', () => {
+    const store = memoryStore();
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /"store"/],
+      [{ store, ttl: 0 }, /"ttl"/],
+      [{ store, ttl: Number.NaN }, /"ttl"/],
+      [{ store, lease: 1000, ttl: 1000 }, /"lease"/],
+      [{ store, wait: -1 }, /"wait"/],
+      [{ store, methods: 'POST' }, /"methods"/],
+      [{ store, scope: 'tenant' }, /"scope"/],
+      [{ store, maxResponseBytes: 1.5 }, /"maxResponseBytes"/],
+      [{ store, onStoreError: 'ignore' }, /"onStoreError"/],
+      [{ store, storeTimeout: 0 }, /"storeTimeout"/],
+      [{ store, fingerprintHeaders: [''] }, /"fingerprintHeaders"/],
+      [{ store, onEvent: 'log' }, /"onEvent"/],
+    ];
+    for (const [options, message] of cases) {
+      assert.throws(
+        () => createIdempotency(options as never),
+        (error: unknown) =>
+          error instanceof IdempotencyError &&
+          error.code === 'idempotency-invalid-option' &&
+          message.test(error.message),
+        JSON.stringify(options, (_, value) => (value === store ? '<store>' : value)),
+      );
+    }
+    assert.throws(() => createIdempotency({ store }).route({ lease: -5 }), /"lease"/);
+  });
+
+  it('lets route options override engine options', async () => {
+    const engine = createIdempotency({ store: memoryStore(), wait: 1, methods: ['POST'] });
+    assert.equal(engine.route().options.wait, 1);
+    assert.equal(engine.route({ wait: 50 }).options.wait, 50);
+    assert.deepEqual([...engine.route({ methods: ['put'] }).options.methods], ['PUT']);
+  });
+});
+
+describe('engine lease and fencing (clock moved by hand)', () => {
+  it('takes over a record whose owner stopped renewing; the stale owner cannot overwrite it', async () => {
+    let now = 1_000_000;
+    const events: IdempotencyEvent[] = [];
+    const store = memoryStore();
+    const engine = createIdempotency({
+      store,
+      now: () => now,
+      lease: 30_000,
+      wait: 0,
+      onEvent: (event) => events.push(event),
+    });
+    const route = engine.route();
+
+    const first = await route.begin(request('k'));
+    assert.equal(first.type, 'execute');
+    now += 29_999;
+    const early = await route.begin(request('k'));
+    assert.equal(
+      early.type === 'respond' && early.response.status,
+      409,
+      'a live lease must not be taken over',
+    );
+
+    now += 2;
+    const second = await route.begin(request('k'));
+    assert.equal(second.type, 'execute', 'a lapsed lease must be taken over');
+    if (first.type !== 'execute' || second.type !== 'execute') return;
+
+    await second.execution.finish({ status: 201, headers: [], body: Buffer.from('fresh') });
+    await first.execution.finish({ status: 201, headers: [], body: Buffer.from('stale') });
+    assert.ok(
+      events.some((event) => event.type === 'lease-lost'),
+      'the stale owner must be told',
+    );
+
+    const replay = await route.begin(request('k'));
+    assert.equal(replay.type, 'respond');
+    if (replay.type === 'respond') assert.equal(Buffer.from(replay.response.body).toString(), 'fresh');
+  });
+
+  it('keeps ttl counted from the first claim across a takeover', async () => {
+    let now = 0;
+    const engine = createIdempotency({
+      store: memoryStore(),
+      now: () => now,
+      lease: 1_000,
+      ttl: 10_000,
+      wait: 0,
+    });
+    const route = engine.route();
+    await route.begin(request('k'));
+    now = 5_000;
+    const takeover = await route.begin(request('k'));
+    assert.equal(takeover.type, 'execute');
+    if (takeover.type === 'execute')
+      await takeover.execution.finish({ status: 200, headers: [], body: new Uint8Array() });
+    now = 9_999;
+    assert.equal((await route.begin(request('k'))).type, 'respond');
+    now = 10_000;
+    assert.equal(
+      (await route.begin(request('k', '{"other":1}'))).type,
+      'execute',
+      'expired 10 s after the first claim',
+    );
+  });
+
+  it('never spins when a store declines to take over a lapsed lease', async () => {
+    let now = 0;
+    const inner = memoryStore();
+    let acquires = 0;
+    const stubborn = {
+      ...inner,
+      acquire: async (...args: Parameters<typeof inner.acquire>) => {
+        acquires++;
+        const result = await inner.acquire(...args);
+        return { acquired: false as const, record: { ...result.record, token: 'someone-else' } };
+      },
+    };
+    const engine = createIdempotency({ store: stubborn, now: () => now, lease: 10, wait: 100 });
+    await inner.acquire(
+      { key: 'x', fingerprint: 'f', token: 't', createdAt: 0, leaseUntil: 10, expiresAt: 1000 },
+      0,
+    );
+    now = 50;
+    const decision = await engine.route().begin(request('k'));
+    assert.equal(decision.type, 'respond');
+    assert.ok(acquires < 50, `${acquires} acquire calls in 100 ms: the engine is spinning`);
+  });
+
+  it('reports every outcome with its timing', async () => {
+    const events: IdempotencyEvent[] = [];
+    const engine = createIdempotency({
+      store: memoryStore(),
+      wait: 0,
+      onEvent: (event) => events.push(event),
+    });
+    const route = engine.route();
+    const run = await route.begin(request('k'));
+    if (run.type === 'execute')
+      await run.execution.finish({ status: 201, headers: [], body: new Uint8Array() });
+    await route.begin(request('k'));
+    await route.begin(request('k', '{"x":1}'));
+    await route.begin(request(''));
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['executed', 'replayed', 'mismatch', 'invalid-key'],
+    );
+    for (const event of events) assert.ok(event.durationMs >= 0 && Number.isFinite(event.durationMs));
+  });
+
+  it('survives an onEvent hook that throws', async () => {
+    const engine = createIdempotency({
+      store: memoryStore(),
+      onEvent: () => {
+        throw new Error('logger down');
+      },
+    });
+    const decision = await engine.route().begin(request('k'));
+    assert.equal(decision.type, 'execute');
+    if (decision.type === 'execute')
+      await decision.execution.finish({ status: 201, headers: [], body: new Uint8Array() });
+  });
+});
