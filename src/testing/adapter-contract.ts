@@ -432,7 +432,11 @@ export function runAdapterContract(options: AdapterContractOptions): void {
       const handler: ContractHandler = async () => {
         const mine = ++calls;
         if (mine === 1) await stale.promise;
-        return { status: 201, headers: [['content-type', 'text/plain']], body: mine === 1 ? 'stale' : 'fresh' };
+        return {
+          status: 201,
+          headers: [['content-type', 'text/plain']],
+          body: mine === 1 ? 'stale' : 'fresh',
+        };
       };
       return withApp({ handler, route: { lease: 30_000, wait: 0 } }, async (app) => {
         const key = randomUUID();
@@ -454,7 +458,11 @@ export function runAdapterContract(options: AdapterContractOptions): void {
 
     'a slow handler that keeps renewing its lease is never taken over': () =>
       withApp(
-        { engine: { now: Date.now }, handler: chargeHandler(() => sleep(900)), route: { lease: 200, wait: 0 } },
+        {
+          engine: { now: Date.now },
+          handler: chargeHandler(() => sleep(900)),
+          route: { lease: 200, wait: 0 },
+        },
         async (app) => {
           const key = randomUUID();
           const original = app.post(key);

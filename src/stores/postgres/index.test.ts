@@ -1,0 +1,381 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import pg from 'pg';
+import type { NewRecord } from '../../core/store.js';
+import { runStoreContract } from '../../testing/index.js';
+import { type PostgresStore, postgresStore } from './index.js';
+
+const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+const run = randomUUID().slice(0, 8);
+const tables: string[] = [];
+const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
+
+function tableName(purpose: string): string {
+  const table = `idemkit_test_${purpose}_${tables.length}_${run}`;
+  tables.push(table);
+  return table;
+}
+
+function newPool(max = 10): pg.Pool {
+  const pool = new pg.Pool({ ...connection, max });
+  pools.push(pool);
+  return pool;
+}
+
+async function readyStore(
+  pool: pg.Pool | pg.Client,
+  table: string,
+  notify?: boolean,
+): Promise<PostgresStore> {
+  const store = postgresStore({ pool, table, ...(notify === undefined ? {} : { notify }) });
+  stores.push(store);
+  await store.setup();
+  return store;
+}
+
+function record(overrides: Partial<NewRecord> = {}): NewRecord {
+  const createdAt = overrides.createdAt ?? Date.now();
+  return {
+    key: `pg-test:${randomUUID()}`,
+    fingerprint: 'f'.repeat(64),
+    token: randomUUID(),
+    createdAt,
+    leaseUntil: createdAt + 30_000,
+    expiresAt: createdAt + 86_400_000,
+    ...overrides,
+  };
+}
+
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const admin = newPool(4);
+const client = new pg.Client(connection);
+
+after(async () => {
+  for (const store of stores) await store.close();
+  for (const table of tables) await admin.query(`DROP TABLE IF EXISTS ${table}`);
+  await admin.query(`DROP SCHEMA IF EXISTS idemkit_test_schema_${run} CASCADE`);
+  await client.end();
+  for (const pool of pools) await pool.end();
+});
+
+describe('postgresStore', () => {
+  const contractPool = newPool(20);
+  const contractStore = readyStore(contractPool, tableName('contract'));
+  runStoreContract({
+    name: 'postgres (Pool, LISTEN/NOTIFY)',
+    createStore: () => contractStore,
+    describe,
+    it,
+  });
+
+  const clientStore = (async () => {
+    await client.connect();
+    return readyStore(client, tableName('client'));
+  })();
+  runStoreContract({
+    name: 'postgres (single Client)',
+    createStore: () => clientStore,
+    skip: {
+      'watch resolves when the record changes': 'a single Client cannot lend a connection to LISTEN on',
+    },
+    describe,
+    it,
+  });
+
+  const quietStore = readyStore(newPool(20), tableName('quiet'), false);
+  runStoreContract({
+    name: 'postgres (notify: false)',
+    createStore: () => quietStore,
+    skip: { 'watch resolves when the record changes': 'notify: false means the engine polls' },
+    describe,
+    it,
+  });
+
+  describe('setup and schema', () => {
+    it('runs setup() concurrently from several stores, and again, without error', async () => {
+      const table = tableName('setup');
+      const pool = newPool(5);
+      const many = Array.from({ length: 5 }, () => postgresStore({ pool, table }));
+      await Promise.all(many.map((store) => store.setup()));
+      await many[0]!.setup();
+      const { rows } = await admin.query('SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = $1', [
+        table,
+      ]);
+      assert.equal(rows[0].n, 2, 'primary key and expires_at index');
+    });
+
+    it('schema() is the DDL, runnable on its own and idempotent', async () => {
+      const table = tableName('schema');
+      const store = postgresStore({ pool: admin, table });
+      const ddl = store.schema();
+      assert.match(ddl, /CREATE TABLE IF NOT EXISTS/);
+      assert.match(ddl, /CREATE INDEX IF NOT EXISTS .* \(expires_at\)/);
+      await admin.query(ddl);
+      await admin.query(ddl);
+      await store.setup();
+      assert.equal((await store.acquire(record(), Date.now())).acquired, true);
+    });
+
+    it('accepts a schema-qualified table', async () => {
+      const schema = `idemkit_test_schema_${run}`;
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      const store = await readyStore(admin, `${schema}.records`, false);
+      const claim = record();
+      assert.equal((await store.acquire(claim, claim.createdAt)).acquired, true);
+      const { rows } = await admin.query(`SELECT token FROM ${schema}.records`);
+      assert.deepEqual(rows, [{ token: claim.token }]);
+    });
+
+    it('rejects table names that are not plain identifiers', () => {
+      for (const table of ['', 'a b', 'x;DROP TABLE y', '"quoted"', '1abc', 'a.b.c', 'a.', 'x'.repeat(64)]) {
+        assert.throws(() => postgresStore({ pool: admin, table }), TypeError, table);
+      }
+      assert.throws(() => postgresStore({ pool: {} as pg.Pool }), TypeError);
+    });
+  });
+
+  describe('concurrency', () => {
+    it('100 racers over a 20-connection pool: exactly one wins, every loser sees the winner', async () => {
+      const store = await readyStore(newPool(20), tableName('race'));
+      for (let round = 0; round < 5; round++) {
+        const now = Date.now();
+        const key = `race:${randomUUID()}`;
+        const results = await Promise.all(
+          Array.from({ length: 100 }, () => store.acquire(record({ key, createdAt: now }), now)),
+        );
+        const winners = results.filter((result) => result.acquired);
+        assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
+        for (const result of results) assert.equal(result.record.token, winners[0]!.record.token);
+
+        const later = now + 30_001;
+        const takeovers = await Promise.all(
+          Array.from({ length: 100 }, () => store.acquire(record({ key, createdAt: later }), later)),
+        );
+        const newOwners = takeovers.filter((result) => result.acquired);
+        assert.equal(newOwners.length, 1, `round ${round}: ${newOwners.length} takeovers won`);
+        for (const result of takeovers) assert.equal(result.record.token, newOwners[0]!.record.token);
+        assert.equal(newOwners[0]!.record.expiresAt, now + 86_400_000, 'a takeover keeps expiresAt');
+      }
+    });
+
+    it('a loser blocked by a row committed after its snapshot retries and returns that row', async () => {
+      const table = tableName('snapshot');
+      const store = await readyStore(newPool(2), table);
+      const other = await admin.connect();
+      try {
+        const theirs = record();
+        await other.query('BEGIN');
+        await other.query(
+          `INSERT INTO ${table} (key, fingerprint, state, token, lease_until, expires_at, created_at)
+           VALUES ($1, $2, 'in-flight', $3, $4, $5, $6)`,
+          [
+            theirs.key,
+            theirs.fingerprint,
+            theirs.token,
+            theirs.leaseUntil,
+            theirs.expiresAt,
+            theirs.createdAt,
+          ],
+        );
+        const pending = store.acquire(record({ key: theirs.key }), theirs.createdAt);
+        await sleep(150); // the claim is now waiting on the uncommitted row
+        await other.query('COMMIT');
+        const result = await pending;
+        assert.equal(result.acquired, false);
+        assert.equal(result.record.token, theirs.token);
+      } finally {
+        other.release();
+      }
+    });
+
+    it('a loser blocked by an update committed after its snapshot returns the latest version', async () => {
+      const table = tableName('update');
+      const store = await readyStore(newPool(2), table);
+      const first = record();
+      await store.acquire(first, first.createdAt);
+      const other = await admin.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`UPDATE ${table} SET token = 'newer' WHERE key = $1`, [first.key]);
+        const pending = store.acquire(record({ key: first.key }), first.createdAt);
+        await sleep(150);
+        await other.query('COMMIT');
+        const result = await pending;
+        assert.equal(result.acquired, false);
+        assert.equal(result.record.token, 'newer', 'the loser must not report a superseded version');
+      } finally {
+        other.release();
+      }
+    });
+  });
+
+  describe('purgeExpired', () => {
+    it('deletes in batches, returns the total and keeps live rows', async () => {
+      const table = tableName('purge');
+      const store = await readyStore(admin, table);
+      await admin.query(
+        `INSERT INTO ${table} (key, fingerprint, state, token, lease_until, expires_at, created_at)
+         SELECT 'old:' || i, 'f', 'completed', 't', 0, 1000, 0 FROM generate_series(1, 2500) AS i`,
+      );
+      const live = record({ createdAt: 500 });
+      await store.acquire(live, 500);
+      assert.equal(await store.purgeExpired(1000), 2500);
+      const { rows } = await admin.query(`SELECT key FROM ${table}`);
+      assert.deepEqual(rows, [{ key: live.key }]);
+      assert.equal(await store.purgeExpired(1000), 0);
+    });
+
+    it('finds expired rows through the expires_at index', async () => {
+      const table = tableName('explain');
+      await readyStore(admin, table);
+      const session = await admin.connect();
+      try {
+        await session.query('SET enable_seqscan = off');
+        const { rows } = await session.query(
+          `EXPLAIN SELECT key FROM ${table} WHERE expires_at <= 1000 LIMIT 1000 FOR UPDATE SKIP LOCKED`,
+        );
+        const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+        assert.match(plan, new RegExp(`${table}_expires_at_idx`), plan);
+      } finally {
+        await session.query('RESET enable_seqscan');
+        session.release();
+      }
+    });
+  });
+
+  describe('watch (LISTEN/NOTIFY)', () => {
+    async function warmStore(): Promise<PostgresStore> {
+      const store = await readyStore(newPool(5), tableName('watch'));
+      // The first watch opens the LISTEN connection and resolves once it is listening.
+      await store.watch!('warm-up', AbortSignal.timeout(5000));
+      return store;
+    }
+
+    it('wakes on complete, release and takeover, and not for other keys', async () => {
+      const store = await warmStore();
+      const signal = AbortSignal.timeout(5000);
+
+      const first = record();
+      await store.acquire(first, first.createdAt);
+      const untouched = store.watch!(`other:${randomUUID()}`, signal);
+      const completed = store.watch!(first.key, signal);
+      assert.equal(await settlesWithin(completed, 100), false, 'nothing changed yet');
+      await store.complete(
+        first.key,
+        first.token,
+        { status: 200, headers: [], body: new Uint8Array() },
+        first.expiresAt,
+      );
+      assert.equal(await settlesWithin(completed, 2000), true, 'complete');
+
+      const second = record();
+      await store.acquire(second, second.createdAt);
+      const released = store.watch!(second.key, signal);
+      await sleep(20);
+      await store.release(second.key, second.token);
+      assert.equal(await settlesWithin(released, 2000), true, 'release');
+
+      const third = record();
+      await store.acquire(third, third.createdAt);
+      const takenOver = store.watch!(third.key, signal);
+      await sleep(20);
+      const later = third.leaseUntil + 1;
+      assert.equal((await store.acquire(record({ key: third.key, createdAt: later }), later)).acquired, true);
+      assert.equal(await settlesWithin(takenOver, 2000), true, 'takeover');
+
+      assert.equal(await settlesWithin(untouched, 50), false, 'an unrelated key must not wake');
+    });
+
+    it('hears notifications from another process (another pool on the same table)', async () => {
+      const store = await warmStore();
+      const table = tables[tables.length - 1]!;
+      const writer = await readyStore(newPool(2), table);
+      const claim = record();
+      await writer.acquire(claim, claim.createdAt);
+      const woke = store.watch!(claim.key, AbortSignal.timeout(5000));
+      await sleep(20);
+      await writer.release(claim.key, claim.token);
+      assert.equal(await settlesWithin(woke, 2000), true);
+    });
+
+    it('survives a dropped LISTEN connection and listens again on the next watch', async () => {
+      const store = await warmStore();
+      const channel = `idemkit:${tables[tables.length - 1]}`;
+      const listeners = async () =>
+        (
+          await admin.query('SELECT pid FROM pg_stat_activity WHERE query = $1', [`LISTEN "${channel}"`])
+        ).rows.map((row) => row.pid as number);
+      const [pid] = await listeners();
+      assert.ok(pid, 'a LISTEN connection is open');
+
+      const waiting = store.watch!(`k:${randomUUID()}`, AbortSignal.timeout(5000));
+      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      assert.equal(
+        await settlesWithin(waiting, 2000),
+        true,
+        'waiters are told to re-check when the connection drops',
+      );
+
+      // The next watch reconnects (and resolves once listening); the one after waits for NOTIFY.
+      await store.watch!('reconnect', AbortSignal.timeout(5000));
+      const [newPid] = await listeners();
+      assert.ok(newPid && newPid !== pid, 'a new LISTEN connection replaced the dropped one');
+      const claim = record();
+      await store.acquire(claim, claim.createdAt);
+      const woke = store.watch!(claim.key, AbortSignal.timeout(5000));
+      await sleep(20);
+      await store.release(claim.key, claim.token);
+      assert.equal(await settlesWithin(woke, 2000), true);
+    });
+
+    it('settles on abort and after close(), and close() gives the connection back', async () => {
+      const pool = newPool(3);
+      const store = await readyStore(pool, tableName('close'));
+      await store.watch!('warm-up', AbortSignal.timeout(5000));
+      assert.equal(pool.totalCount, 1, 'one connection held for LISTEN');
+      const aborted = new AbortController();
+      const pending = store.watch!('x', aborted.signal);
+      aborted.abort();
+      assert.equal(await settlesWithin(pending, 100), true);
+      const open = store.watch!('y', AbortSignal.timeout(5000));
+      await store.close();
+      assert.equal(await settlesWithin(open, 100), true);
+      assert.equal(pool.totalCount, 0, 'the LISTEN connection is destroyed, not pooled');
+    });
+
+    it('works with a 63-character table name (hashed channel, truncated index name)', async () => {
+      const table = `idemkit_test_long_${run}_`.padEnd(63, 'x');
+      tables.push(table);
+      const store = await readyStore(newPool(3), table);
+      await store.setup();
+      await store.watch!('warm-up', AbortSignal.timeout(5000));
+      const claim = record();
+      await store.acquire(claim, claim.createdAt);
+      const woke = store.watch!(claim.key, AbortSignal.timeout(5000));
+      await sleep(20);
+      await store.release(claim.key, claim.token);
+      assert.equal(await settlesWithin(woke, 2000), true);
+    });
+
+    it('has no watch with a single Client or notify: false', async () => {
+      assert.equal(postgresStore({ pool: client }).watch, undefined);
+      assert.equal(postgresStore({ pool: admin, notify: false }).watch, undefined);
+    });
+  });
+});

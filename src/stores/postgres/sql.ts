@@ -1,0 +1,137 @@
+/**
+ * The SQL the PostgreSQL store sends. Identifiers arrive validated and quoted; every value is a
+ * bind parameter, except the NOTIFY channel, which is built from the validated table name.
+ */
+
+/** How many expired rows one purge statement deletes, so a purge never holds locks on millions of rows. */
+export const purgeBatchSize = 1000;
+
+export interface PostgresStatements {
+  ddl: string;
+  /** $1 lock id text; then the DDL. Several statements in one simple query run as one transaction. */
+  setup: string;
+  /** $1 key, $2 fingerprint, $3 token, $4 leaseUntil, $5 expiresAt, $6 createdAt, $7 now. */
+  claim: string;
+  /** $1 key, $2 token, $3 status, $4 headers (JSON text), $5 body, $6 expiresAt. */
+  complete: string;
+  /** $1 key, $2 token. */
+  release: string;
+  /** $1 key, $2 token, $3 leaseUntil. */
+  renew: string;
+  /** $1 key, $2 now. */
+  get: string;
+  /** $1 now. */
+  purge: string;
+}
+
+export interface StatementNames {
+  /** The quoted, possibly schema-qualified table. */
+  table: string;
+  /** The quoted index name (unqualified: an index lives in its table's schema). */
+  index: string;
+  /** The NOTIFY channel, or undefined when notifications are off. */
+  channel: string | undefined;
+  /** Unquoted table name, to derive the advisory lock that serialises concurrent setup(). */
+  lockName: string;
+}
+
+const columns = 'key, fingerprint, state, token, lease_until, expires_at, created_at, status, headers, body';
+
+export function postgresStatements({ table, index, channel, lockName }: StatementNames): PostgresStatements {
+  const ddl = [
+    `CREATE TABLE IF NOT EXISTS ${table} (`,
+    // "C" collation: keys are hashes, so byte order is all we need and comparisons stay cheap.
+    `  key text COLLATE "C" PRIMARY KEY,`,
+    `  fingerprint text NOT NULL,`,
+    `  state text NOT NULL CHECK (state IN ('in-flight', 'completed')),`,
+    `  token text NOT NULL,`,
+    `  lease_until bigint NOT NULL,`,
+    `  expires_at bigint NOT NULL,`,
+    `  created_at bigint NOT NULL,`,
+    `  status integer,`,
+    `  headers jsonb,`,
+    `  body bytea`,
+    `);`,
+    `CREATE INDEX IF NOT EXISTS ${index} ON ${table} (expires_at);`,
+  ].join('\n');
+
+  // Two processes running CREATE ... IF NOT EXISTS at once can still collide on the catalog's
+  // unique indexes; a transaction-scoped advisory lock makes the second one wait and then skip.
+  const setup = `SELECT pg_advisory_xact_lock(hashtext(${literal(`idemkit:setup:${lockName}`)}));\n${ddl}`;
+
+  const notify = (key: string): string => `pg_notify(${literal(channel ?? '')}, ${key})`;
+
+  // One statement decides the race. ON CONFLICT DO UPDATE locks the conflicting row even when its
+  // WHERE is false, so of N concurrent callers exactly one sees the condition hold.
+  //
+  // When the claim fails, `existing` reads the row in the same round trip. Under READ COMMITTED the
+  // statement's snapshot is older than the row version ON CONFLICT just examined: FOR SHARE follows
+  // the update chain to the latest version (which we already hold locked), so a loser reports the
+  // current owner, not a stale one. A row inserted by a transaction that committed after our
+  // snapshot is invisible even to FOR SHARE; then both branches come back empty and the caller
+  // retries the statement with a fresh snapshot (see acquire()).
+  //
+  // The first branch notifies watchers only when the row already existed (a takeover or the
+  // replacement of an expired record); a brand-new key has no watchers, and NOTIFY serialises
+  // committing transactions on a global lock, so it is not spent on every fresh claim.
+  const claim = [
+    `WITH claimed AS (`,
+    `  INSERT INTO ${table} AS r (key, fingerprint, state, token, lease_until, expires_at, created_at)`,
+    `  VALUES ($1, $2, 'in-flight', $3, $4, $5, $6)`,
+    `  ON CONFLICT (key) DO UPDATE SET`,
+    `    fingerprint = excluded.fingerprint,`,
+    `    state = 'in-flight',`,
+    `    token = excluded.token,`,
+    `    lease_until = excluded.lease_until,`,
+    // A takeover keeps the record's life span; replacing an expired record starts a new one.
+    `    expires_at = CASE WHEN r.expires_at <= $7 THEN excluded.expires_at ELSE r.expires_at END,`,
+    `    created_at = CASE WHEN r.expires_at <= $7 THEN excluded.created_at ELSE r.created_at END,`,
+    `    status = NULL, headers = NULL, body = NULL`,
+    `  WHERE r.expires_at <= $7`,
+    `     OR (r.state = 'in-flight' AND r.lease_until <= $7 AND r.fingerprint = excluded.fingerprint)`,
+    `  RETURNING ${columns}`,
+    `), existing AS (`,
+    `  SELECT ${columns} FROM ${table}`,
+    `  WHERE key = $1 AND NOT EXISTS (SELECT FROM claimed)`,
+    `  FOR SHARE`,
+    `)`,
+    `SELECT true AS acquired, ${columns},`,
+    channel
+      ? `  CASE WHEN EXISTS (SELECT FROM ${table} WHERE key = $1) THEN ${notify('claimed.key')} END AS notified`
+      : `  NULL AS notified`,
+    `FROM claimed`,
+    `UNION ALL`,
+    `SELECT false, ${columns}, NULL FROM existing`,
+  ].join('\n');
+
+  const fenced = `key = $1 AND token = $2 AND state = 'in-flight'`;
+  // With notifications on, the write and its NOTIFY travel in one statement; NOTIFY is delivered at
+  // commit, so a watcher never wakes before the change is visible. rowCount counts the changed rows.
+  const withNotify = (write: string): string =>
+    channel ? `WITH changed AS (${write} RETURNING key) SELECT ${notify('key')} FROM changed` : write;
+
+  return {
+    ddl,
+    setup,
+    claim,
+    complete: withNotify(
+      `UPDATE ${table} SET state = 'completed', status = $3, headers = $4, body = $5, expires_at = $6 WHERE ${fenced}`,
+    ),
+    release: withNotify(`DELETE FROM ${table} WHERE ${fenced}`),
+    renew: `UPDATE ${table} SET lease_until = $3 WHERE ${fenced}`,
+    get: `SELECT ${columns} FROM ${table} WHERE key = $1 AND expires_at > $2`,
+    // SKIP LOCKED: rows an acquire is working on are left for the next purge instead of waited for.
+    // The outer expires_at test is re-checked against the latest row version, so a record that an
+    // acquire replaced after the subquery picked it is never deleted.
+    purge: [
+      `DELETE FROM ${table} WHERE key IN (`,
+      `  SELECT key FROM ${table} WHERE expires_at <= $1 LIMIT ${purgeBatchSize} FOR UPDATE SKIP LOCKED`,
+      `) AND expires_at <= $1`,
+    ].join('\n'),
+  };
+}
+
+/** A SQL string literal; callers pass only validated identifier characters, so no escaping is lost. */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
