@@ -11,7 +11,7 @@ import type { IdempotencyOptions, ResolvedRouteOptions, RouteOptions } from './o
 import { resolveRouteOptions } from './options.js';
 import { problemResponse } from './problem.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
-import type { IdempotencyRecord, IdempotencyStore } from './store.js';
+import type { AcquireResult, IdempotencyRecord, IdempotencyStore } from './store.js';
 import { callStore } from './store-call.js';
 
 /** What an adapter must do with a request. */
@@ -179,12 +179,13 @@ async function claim(
         leaseUntil: at + options.lease,
         expiresAt: at + options.ttl,
       };
-      let result: Awaited<ReturnType<IdempotencyStore['acquire']>>;
+      const attempt = (async () => store.acquire(candidate, at))(); // a synchronous throw becomes a rejection
+      let result: AcquireResult;
       try {
-        result = await callStore('acquire', options.storeTimeout, () => store.acquire(candidate, at));
+        result = await callStore('acquire', options.storeTimeout, () => attempt);
       } catch (error) {
-        // The claim may have landed after all: give it back, so the retry need not wait out a lease.
-        void store.release(storageKey, token).catch(() => undefined);
+        // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
+        attempt.then((late) => late.acquired && store.release(storageKey, token)).catch(() => undefined);
         return storeFailure(context, options, trace, 'acquire', error);
       }
       if (result.acquired) {
