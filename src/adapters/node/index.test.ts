@@ -1,8 +1,11 @@
+import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { close, listen } from '../../../test/helpers/listen.js';
-import { runAdapterContract } from '../../testing/index.js';
+import { createIdempotency, type IdempotencyEvent } from '../../index.js';
+import { memoryStore } from '../../stores/memory/index.js';
+import { runAdapterContract, send } from '../../testing/index.js';
 import { idempotency } from './index.js';
 
 runAdapterContract({
@@ -26,4 +29,82 @@ runAdapterContract({
     const url = await listen(server);
     return { url, close: () => close(server) };
   },
+});
+
+describe('node adapter specifics', () => {
+  const post = (url: string, key: string, abortAfterMs?: number) =>
+    send(url, { path: '/', headers: [['idempotency-key', key]], body: '{}', abortAfterMs });
+
+  async function start(
+    listener: Parameters<ReturnType<typeof idempotency>>[0],
+    events: IdempotencyEvent[] = [],
+  ) {
+    const engine = createIdempotency({ store: memoryStore(), onEvent: (event) => events.push(event) });
+    const server = createServer(idempotency(engine)(listener));
+    return { url: await listen(server), server };
+  }
+
+  it('stores a callback-style response that ends after the client left', async () => {
+    let runs = 0;
+    const { url, server } = await start((_req, res) => {
+      runs++;
+      setTimeout(() => res.writeHead(201, ['x-flat', 'yes']).end('late'), 150);
+    });
+    try {
+      assert.equal(await post(url, 'k', 30), 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const retry = await post(url, 'k');
+      assert.ok(retry !== 'aborted');
+      assert.equal(retry.body.toString(), 'late');
+      assert.equal(retry.header('x-flat'), 'yes');
+      assert.equal(retry.header('idempotent-replayed'), 'true');
+      assert.equal(runs, 1);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('releases the key when an async listener settles without answering a departed client', async () => {
+    const events: IdempotencyEvent[] = [];
+    let runs = 0;
+    const { url, server } = await start(async () => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }, events);
+    try {
+      assert.equal(await post(url, 'k', 30), 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.ok(events.some((event) => event.type === 'not-stored' && event.reason === 'aborted'));
+      assert.equal(await post(url, 'k', 30), 'aborted');
+      assert.equal(runs, 2, 'the released key runs again');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('captures headers given to writeHead in every form, and string chunks in any encoding', async () => {
+    const { url, server } = await start((_req, res) => {
+      res.setHeader('x-set', 'a');
+      res.writeHead(200, 'Fine', [
+        ['x-pair', '1'],
+        ['x-pair', '2'],
+      ]);
+      res.write('68656c6c6f20', 'hex');
+      res.end('wörld');
+    });
+    try {
+      const first = await post(url, 'k');
+      const replay = await post(url, 'k');
+      assert.ok(first !== 'aborted' && replay !== 'aborted');
+      assert.equal(replay.body.toString(), 'hello wörld');
+      assert.equal(Buffer.compare(replay.body, first.body), 0);
+      assert.equal(replay.header('x-set'), 'a');
+      assert.deepEqual(
+        replay.headers.filter(([name]) => name === 'x-pair').map(([, value]) => value),
+        ['1', '2'],
+      );
+    } finally {
+      await close(server);
+    }
+  });
 });
