@@ -1,0 +1,30 @@
+/**
+ * The structural client types: the library never imports a Redis driver, it calls these methods.
+ * ioredis's `Redis` and `Redis.Cluster` fit them as they are; `fromNodeRedis` adapts node-redis.
+ */
+
+/** The part of a Redis client the store calls. */
+export interface RedisClient {
+  /** Send a command and get the reply with bulk strings as Buffers (binary-safe). */
+  callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
+  /** A new connection like this one, for the pub/sub subscriber behind `watch()`. */
+  duplicate(): RedisSubscriber;
+  /** True on an ioredis `Redis.Cluster` (and a node-redis cluster from `fromNodeRedis`): sharded pub/sub by default. */
+  readonly isCluster?: boolean;
+}
+
+/** What the store needs from the subscriber connection `duplicate()` returns. */
+export interface RedisSubscriber {
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  /** Sharded pub/sub (Redis 7); needed only with `pubsub: 'sharded'`. */
+  ssubscribe?(channel: string): Promise<unknown>;
+  sunsubscribe?(channel: string): Promise<unknown>;
+  /** 'message' / 'smessage' listeners get the channel first, as ioredis emits them; the store ignores what 'error' passes. */
+  on(event: 'message' | 'smessage' | 'error', listener: (channel: string) => void): unknown;
+  /** Close at once; the subscriber holds nothing worth a graceful QUIT. */
+  disconnect(): unknown;
+}
+
+/** `'plain'`: PUBLISH/SUBSCRIBE. `'sharded'`: SPUBLISH/SSUBSCRIBE (Redis 7), the message stays on one shard. */
+export type PubSubMode = 'plain' | 'sharded';

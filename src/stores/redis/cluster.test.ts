@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { Cluster } from 'ioredis';
+import { createCluster } from 'redis';
+import type { IdempotencyStore, NewRecord } from '../../core/store.js';
+import { runStoreContract } from '../../testing/index.js';
+import { fromNodeRedis, redisStore } from './index.js';
+
+// A throwaway 3-master Redis Cluster on loopback, started and stopped by this file.
+const run = promisify(execFile);
+const host = '127.0.0.1';
+const prefix = `idemkit-test:${randomUUID()}:`;
+const purgeCase = 'purgeExpired physically deletes expired records and keeps live ones';
+const purgeSkip =
+  'Redis deletes expired keys by its own TTL (see index.test.ts), not at an engine clock set ahead';
+
+const servers: ChildProcess[] = [];
+let directory: string | undefined;
+let ports: number[] = [];
+let cluster: Cluster | undefined;
+let store: IdempotencyStore | undefined;
+let nodeRedisCluster: ReturnType<typeof createCluster> | undefined;
+let nodeRedisStore: IdempotencyStore | undefined;
+
+// Should the test process die without running after(), do not leave servers behind.
+const killServers = (): void => {
+  for (const server of servers) if (server.exitCode === null) server.kill('SIGKILL');
+};
+process.once('exit', killServers);
+
+/** Whether nothing listens on `port` (cluster nodes also need port + 10000 for their bus). */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const found: number[] = [];
+  for (let port = 17101; port < 17999 && found.length < count; port++) {
+    if ((await isFree(port)) && (await isFree(port + 10_000))) found.push(port);
+  }
+  if (found.length < count) throw new Error('no free loopback ports in 17101–17998 for a test cluster');
+  return found;
+}
+
+async function redisCli(...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', args, { timeout: 30_000 });
+  return stdout;
+}
+
+/** Poll `check` until it returns true, or fail with `what` after `timeoutMs`. */
+async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`test cluster: ${what} within ${timeoutMs} ms`, { cause: lastError });
+}
+
+async function startCluster(): Promise<void> {
+  directory = mkdtempSync(join(tmpdir(), 'idemkit-redis-cluster-'));
+  ports = await freePorts(3);
+  for (const port of ports) {
+    const server = spawn(
+      'redis-server',
+      [
+        ...['--port', String(port), '--bind', host, '--cluster-enabled', 'yes'],
+        ...['--cluster-config-file', join(directory, `nodes-${port}.conf`), '--dir', directory],
+        ...['--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      ],
+      { stdio: 'ignore' },
+    );
+    servers.push(server);
+  }
+  for (const port of ports) {
+    await waitFor(`redis-server on port ${port} did not answer PING`, 10_000, async () => {
+      return (await redisCli('-h', host, '-p', String(port), 'PING')).trim() === 'PONG';
+    });
+  }
+  await redisCli(
+    '--cluster',
+    'create',
+    ...ports.map((port) => `${host}:${port}`),
+    '--cluster-replicas',
+    '0',
+    '--cluster-yes',
+  );
+  for (const port of ports) {
+    await waitFor(`node ${port} did not report cluster_state:ok`, 30_000, async () => {
+      return (await redisCli('-h', host, '-p', String(port), 'CLUSTER', 'INFO')).includes('cluster_state:ok');
+    });
+  }
+  cluster = new Cluster(
+    ports.map((port) => ({ host, port })),
+    { redisOptions: { connectTimeout: 5_000 } },
+  );
+  await waitFor('ioredis Cluster did not get ready', 10_000, async () => {
+    await cluster!.ping();
+    return cluster!.status === 'ready';
+  });
+}
+
+async function stopCluster(): Promise<void> {
+  await store?.close?.();
+  await nodeRedisStore?.close?.();
+  cluster?.disconnect();
+  nodeRedisCluster?.destroy();
+  await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (server.exitCode !== null || server.signalCode !== null) return resolve();
+          const force = setTimeout(() => server.kill('SIGKILL'), 3_000);
+          server.once('exit', () => {
+            clearTimeout(force);
+            resolve();
+          });
+          server.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.removeListener('exit', killServers);
+  if (directory) rmSync(directory, { recursive: true, force: true });
+}
+
+function newRecord(now = Date.now(), overrides: Partial<NewRecord> = {}): NewRecord {
+  return {
+    key: randomUUID().replaceAll('-', ''),
+    fingerprint: 'f'.repeat(64),
+    token: randomUUID(),
+    createdAt: now,
+    leaseUntil: now + 30_000,
+    expiresAt: now + 86_400_000,
+    ...overrides,
+  };
+}
+
+function clusterStore(): IdempotencyStore {
+  assert.ok(cluster, 'the test cluster is not running');
+  store ??= redisStore({ client: cluster, prefix });
+  return store;
+}
+
+describe('redisStore on a Redis Cluster', () => {
+  before(startCluster, { timeout: 90_000 });
+  after(stopCluster, { timeout: 30_000 });
+
+  runStoreContract({
+    name: 'redis cluster (ioredis, sharded pub/sub)',
+    createStore: clusterStore,
+    skip: { [purgeCase]: purgeSkip },
+    describe,
+    it,
+  });
+
+  runStoreContract({
+    name: 'redis cluster (node-redis createCluster via fromNodeRedis, sharded pub/sub)',
+    createStore: async () => {
+      if (!nodeRedisCluster) {
+        nodeRedisCluster = createCluster({
+          rootNodes: ports.map((port) => ({ url: `redis://${host}:${port}` })),
+        });
+        nodeRedisCluster.on('error', () => undefined);
+        await nodeRedisCluster.connect();
+      }
+      nodeRedisStore ??= redisStore({ client: fromNodeRedis(nodeRedisCluster), prefix });
+      return nodeRedisStore;
+    },
+    skip: { [purgeCase]: purgeSkip },
+    describe,
+    it,
+  });
+
+  it('spreads records over the slots and nodes of the cluster', async () => {
+    const ownPrefix = `${prefix}spread:`;
+    const spread = redisStore({ client: cluster!, prefix: ownPrefix, pubsub: false });
+    const records = Array.from({ length: 60 }, () => newRecord());
+    for (const record of records)
+      assert.equal((await spread.acquire(record, record.createdAt)).acquired, true);
+    const slots = new Set<number>();
+    const perNode = new Map<string, number>();
+    for (const node of cluster!.nodes('master')) {
+      // SCAN on one node lists only the keys that node holds.
+      const held: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', `${ownPrefix}*`, 'COUNT', 1000);
+        held.push(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      perNode.set(`${node.options.host}:${node.options.port}`, held.length);
+      for (const key of held) slots.add(Number(await node.call('CLUSTER', 'KEYSLOT', key)));
+    }
+    const counts = [...perNode.values()];
+    assert.equal(counts.length, 3);
+    assert.ok(
+      counts.every((count) => count > 0),
+      `every master holds records: ${JSON.stringify([...perNode])}`,
+    );
+    assert.equal(
+      counts.reduce((sum, count) => sum + count, 0),
+      records.length,
+      'each record is one key on one node',
+    );
+    assert.ok(slots.size > 50, `records landed on only ${slots.size} slots`);
+  });
+
+  it('falls back to EVAL when a node lost its scripts', async () => {
+    for (const node of cluster!.nodes('master')) await node.script('FLUSH');
+    const record = newRecord();
+    assert.equal((await clusterStore().acquire(record, record.createdAt)).acquired, true);
+    assert.equal((await clusterStore().get(record.key, record.createdAt))?.token, record.token);
+  });
+
+  it('wakes waiters with plain pub/sub too', async () => {
+    const plain = redisStore({ client: cluster!, prefix, pubsub: 'plain' });
+    try {
+      const records = Array.from({ length: 6 }, () => newRecord());
+      for (const record of records) await plain.acquire(record, record.createdAt);
+      const woken = records.map((record) => {
+        const signal = AbortSignal.timeout(5_000);
+        return plain.watch!(record.key, signal).then(() => !signal.aborted);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const record of records) assert.equal(await plain.release(record.key, record.token), true);
+      assert.deepEqual(await Promise.all(woken), Array(records.length).fill(true), 'a waiter timed out');
+    } finally {
+      await plain.close!();
+    }
+  });
+
+  it('lets exactly one of 100 acquires over 3 cluster connections win', async () => {
+    const connections = Array.from({ length: 3 }, () => cluster!.duplicate());
+    try {
+      const racers = connections.map((client) => redisStore({ client, prefix, pubsub: false }));
+      const now = Date.now();
+      const key = randomUUID();
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          racers[i % racers.length]!.acquire(newRecord(now, { key }), now),
+        ),
+      );
+      assert.equal(results.filter((result) => result.acquired).length, 1);
+    } finally {
+      for (const connection of connections) connection.disconnect();
+    }
+  });
+});
