@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { duplicateStorm } from './helpers/load.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
 import { mysqlConfig, postgresUrl, type StoreSpec } from './helpers/store-spec.js';
 import { startWorkers } from './helpers/workers.js';
 
@@ -57,6 +58,12 @@ describe(`exactly once across ${processes} processes (${keys} keys × ${duplicat
       redis.disconnect();
     });
     await exactlyOnce({ kind: 'redis', prefix });
+  });
+
+  it('redis cluster (3 masters, started by this test)', async () => {
+    const cluster = await startRedisCluster(17501);
+    after(() => cluster.stop());
+    await exactlyOnce({ kind: 'redis', prefix: `idemkit:xproc:${suffix}:`, cluster: cluster.ports });
   });
 
   it('mariadb', async () => {

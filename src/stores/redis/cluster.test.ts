@@ -1,111 +1,30 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { Cluster } from 'ioredis';
 import { createCluster } from 'redis';
+import { type RedisCluster, startRedisCluster, waitFor } from '../../../test/helpers/redis-cluster.js';
 import type { IdempotencyStore, NewRecord } from '../../core/store.js';
 import { runStoreContract } from '../../testing/index.js';
 import { fromNodeRedis, redisStore } from './index.js';
 
 // A throwaway 3-master Redis Cluster on loopback, started and stopped by this file.
-const run = promisify(execFile);
 const host = '127.0.0.1';
 const prefix = `idemkit-test:${randomUUID()}:`;
 const purgeCase = 'purgeExpired physically deletes expired records and keeps live ones';
 const purgeSkip =
   'Redis deletes expired keys by its own TTL (see index.test.ts), not at an engine clock set ahead';
 
-const servers: ChildProcess[] = [];
-let directory: string | undefined;
+let testCluster: RedisCluster | undefined;
 let ports: number[] = [];
 let cluster: Cluster | undefined;
 let store: IdempotencyStore | undefined;
 let nodeRedisCluster: ReturnType<typeof createCluster> | undefined;
 let nodeRedisStore: IdempotencyStore | undefined;
 
-// Should the test process die without running after(), do not leave servers behind.
-const killServers = (): void => {
-  for (const server of servers) if (server.exitCode === null) server.kill('SIGKILL');
-};
-process.once('exit', killServers);
-
-/** Whether nothing listens on `port` (cluster nodes also need port + 10000 for their bus). */
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.once('error', () => resolve(false));
-    probe.listen(port, host, () => probe.close(() => resolve(true)));
-  });
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const found: number[] = [];
-  for (let port = 17101; port < 17999 && found.length < count; port++) {
-    if ((await isFree(port)) && (await isFree(port + 10_000))) found.push(port);
-  }
-  if (found.length < count) throw new Error('no free loopback ports in 17101–17998 for a test cluster');
-  return found;
-}
-
-async function redisCli(...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', args, { timeout: 30_000 });
-  return stdout;
-}
-
-/** Poll `check` until it returns true, or fail with `what` after `timeoutMs`. */
-async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`test cluster: ${what} within ${timeoutMs} ms`, { cause: lastError });
-}
-
 async function startCluster(): Promise<void> {
-  directory = mkdtempSync(join(tmpdir(), 'idemkit-redis-cluster-'));
-  ports = await freePorts(3);
-  for (const port of ports) {
-    const server = spawn(
-      'redis-server',
-      [
-        ...['--port', String(port), '--bind', host, '--cluster-enabled', 'yes'],
-        ...['--cluster-config-file', join(directory, `nodes-${port}.conf`), '--dir', directory],
-        ...['--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
-      ],
-      { stdio: 'ignore' },
-    );
-    servers.push(server);
-  }
-  for (const port of ports) {
-    await waitFor(`redis-server on port ${port} did not answer PING`, 10_000, async () => {
-      return (await redisCli('-h', host, '-p', String(port), 'PING')).trim() === 'PONG';
-    });
-  }
-  await redisCli(
-    '--cluster',
-    'create',
-    ...ports.map((port) => `${host}:${port}`),
-    '--cluster-replicas',
-    '0',
-    '--cluster-yes',
-  );
-  for (const port of ports) {
-    await waitFor(`node ${port} did not report cluster_state:ok`, 30_000, async () => {
-      return (await redisCli('-h', host, '-p', String(port), 'CLUSTER', 'INFO')).includes('cluster_state:ok');
-    });
-  }
+  testCluster = await startRedisCluster(17101);
+  ports = testCluster.ports;
   cluster = new Cluster(
     ports.map((port) => ({ host, port })),
     { redisOptions: { connectTimeout: 5_000 } },
@@ -121,22 +40,7 @@ async function stopCluster(): Promise<void> {
   await nodeRedisStore?.close?.();
   cluster?.disconnect();
   nodeRedisCluster?.destroy();
-  await Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<void>((resolve) => {
-          if (server.exitCode !== null || server.signalCode !== null) return resolve();
-          const force = setTimeout(() => server.kill('SIGKILL'), 3_000);
-          server.once('exit', () => {
-            clearTimeout(force);
-            resolve();
-          });
-          server.kill('SIGTERM');
-        }),
-    ),
-  );
-  process.removeListener('exit', killServers);
-  if (directory) rmSync(directory, { recursive: true, force: true });
+  await testCluster?.stop();
 }
 
 function newRecord(now = Date.now(), overrides: Partial<NewRecord> = {}): NewRecord {
