@@ -1,5 +1,5 @@
-/** Where every error code is explained; each code is an anchor on that page. */
-export const docsUrl = 'https://github.com/idemkit/idemkit#errors';
+/** Where every error code is explained: the README's Errors section, one heading (anchor) per code. */
+export const docsUrl = 'https://github.com/idemkit/idemkit#';
 
 /** The stable codes of everything idemkit answers or throws. */
 export type IdempotencyErrorCode =
@@ -23,6 +23,6 @@ export class IdempotencyError extends Error {
     super(message, options);
     this.name = 'IdempotencyError';
     this.code = code;
-    this.docs = `${docsUrl}-${code}`;
+    this.docs = docsUrl + code;
   }
 }
