@@ -1,3 +1,4 @@
+import { parseTableName, type RecordRow, recordFromRow } from '../../core/sql-rows.js';
 import type {
   AcquireResult,
   IdempotencyRecord,
@@ -5,7 +6,7 @@ import type {
   NewRecord,
   StoredResponse,
 } from '../../core/store.js';
-import { headersJson, type RecordRow, toRecord } from './row.js';
+import { headersJson } from './headers-json.js';
 import { claimOutcome, claimValues, mysqlStatements, purgeBatchSize } from './sql.js';
 
 /**
@@ -74,7 +75,9 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     throw new TypeError('mysqlStore: `pool` must be a mysql2 promise Pool (an object with query())');
   }
   const table = options.table ?? 'idemkit_records';
-  const sql = mysqlStatements(parseTableName(table).map(quote).join('.'));
+  const sql = mysqlStatements(
+    parseTableName(table, { store: 'mysqlStore', qualifier: 'database', maxLength: 64 }).map(quote).join('.'),
+  );
 
   async function write(text: string, values: unknown[]): Promise<WriteResult> {
     for (let attempt = 1; ; attempt++) {
@@ -128,7 +131,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
         // record as it is now, and a record released in between makes the claim run again.
         const row = await read(sql.read, [record.key]);
         if (outcome === claimOutcome.tookOver) {
-          const kept = row?.token === record.token ? toRecord(record.key, row) : undefined;
+          const kept = row?.token === record.token ? recordFromRow(row, record.key) : undefined;
           return {
             acquired: true,
             record: {
@@ -139,7 +142,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
             },
           };
         }
-        if (row) return { acquired: false, record: toRecord(record.key, row) };
+        if (row) return { acquired: false, record: recordFromRow(row, record.key) };
       }
       throw new Error(
         `mysqlStore: the record for a contended key vanished ${claimAttempts} times while read`,
@@ -171,7 +174,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
     async get(key: string, now: number): Promise<IdempotencyRecord | null> {
       checkKey(key);
       const row = await read(sql.get, [key, now]);
-      return row ? toRecord(key, row) : null;
+      return row ? recordFromRow(row, key) : null;
     },
 
     async purgeExpired(now: number): Promise<number> {
@@ -195,18 +198,6 @@ function checkKey(key: string): void {
   if (typeof key !== 'string' || !/^[\x20-\x7e]{1,191}$/.test(key)) {
     throw new TypeError('mysqlStore: a key must be 1-191 printable ASCII characters');
   }
-}
-
-const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-
-function parseTableName(table: string): string[] {
-  const parts = typeof table === 'string' ? table.split('.') : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((part) => identifier.test(part))) {
-    throw new TypeError(
-      `mysqlStore: table must be "name" or "database.name", each 1-64 letters, digits or _ not starting with a digit; got ${JSON.stringify(table)}`,
-    );
-  }
-  return parts;
 }
 
 /** Quoted so a name that is also a keyword still works; validation keeps backticks out. */

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { parseTableName, type RecordRow, recordFromRow } from '../../core/sql-rows.js';
 import type {
   AcquireResult,
   IdempotencyRecord,
@@ -7,7 +8,6 @@ import type {
   StoredResponse,
 } from '../../core/store.js';
 import { type KeyListener, keyListener, type ListenPool } from './listener.js';
-import { type RecordRow, toRecord } from './row.js';
 import { postgresStatements, purgeBatchSize } from './sql.js';
 
 /** What the store needs from a node-postgres `Pool` or `Client` (or anything shaped like them). */
@@ -77,7 +77,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     throw new TypeError('postgresStore: `pool` must be a pg Pool or Client (an object with query())');
   }
   const table = options.table ?? 'idemkit_records';
-  const parts = parseTableName(table);
+  const parts = parseTableName(table, { store: 'postgresStore', qualifier: 'schema', maxLength: 63 });
   const unqualified = parts[parts.length - 1]!;
   const channel = notify ? channelFor(table) : undefined;
   const sql = postgresStatements({
@@ -120,7 +120,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         const [row] = await rows(sql.claim, values);
         if (row) {
           const { acquired } = row as RecordRow & { acquired: boolean };
-          return { acquired, record: toRecord(row) };
+          return { acquired, record: recordFromRow(row) };
         }
         // Lost to a row committed after this statement's snapshot was taken: run it again with a
         // fresh snapshot, which sees that row (or, if it was released meanwhile, claims the key).
@@ -152,7 +152,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
 
     async get(key: string, now: number): Promise<IdempotencyRecord | null> {
       const [row] = await rows(sql.get, [key, now]);
-      return row ? toRecord(row) : null;
+      return row ? recordFromRow(row) : null;
     },
 
     async purgeExpired(now: number): Promise<number> {
@@ -177,18 +177,6 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     store.watch = (key, signal) => listener.watch(key, signal);
   }
   return store;
-}
-
-const identifier = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-
-function parseTableName(table: string): string[] {
-  const parts = typeof table === 'string' ? table.split('.') : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((part) => identifier.test(part))) {
-    throw new TypeError(
-      `postgresStore: table must be "name" or "schema.name", each 1-63 letters, digits or _ not starting with a digit; got ${JSON.stringify(table)}`,
-    );
-  }
-  return parts;
 }
 
 /** Quoted so the name is used exactly as given (case included), never as SQL. */

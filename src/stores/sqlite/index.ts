@@ -1,3 +1,4 @@
+import { parseTableName, type RecordRow, recordFromRow } from '../../core/sql-rows.js';
 import type {
   AcquireResult,
   IdempotencyRecord,
@@ -5,7 +6,6 @@ import type {
   NewRecord,
   StoredResponse,
 } from '../../core/store.js';
-import { type RecordRow, toRecord } from './row.js';
 import { purgeBatchSize, type SqliteStatements, sqliteStatements } from './sql.js';
 
 type PreparedName = Exclude<keyof SqliteStatements, 'ddl'> | 'begin' | 'commit' | 'rollback';
@@ -82,11 +82,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
     );
   }
   const table = options.table ?? 'idemkit_records';
-  if (typeof table !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) {
-    throw new TypeError(
-      `sqliteStore: table must be letters, digits or _ and not start with a digit; got ${JSON.stringify(table)}`,
-    );
-  }
+  parseTableName(table, { store: 'sqliteStore', maxLength: 128 });
   const sql = sqliteStatements(`"${table}"`, `"${table}_expires_at_idx"`);
 
   // Prepared on first use rather than here, because the table may not exist before setup().
@@ -141,7 +137,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
         const row = claimed ?? (current.get({ key: record.key }) as RecordRow | undefined);
         if (!row) throw new Error('sqliteStore: a claim conflicted with a row that is not there');
         commit.run();
-        return { acquired: claimed !== undefined, record: toRecord(row) };
+        return { acquired: claimed !== undefined, record: recordFromRow(row) };
       } catch (error) {
         try {
           rollback.run();
@@ -178,7 +174,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
 
     async get(key: string, now: number): Promise<IdempotencyRecord | null> {
       const row = statements().get.get({ key, now }) as RecordRow | undefined;
-      return row ? toRecord(row) : null;
+      return row ? recordFromRow(row) : null;
     },
 
     async purgeExpired(now: number): Promise<number> {
