@@ -17,19 +17,54 @@ export function readBody(request: IncomingMessage): Promise<Buffer> {
   });
 }
 
-/** The engine's view of a node request. */
+/** A request that may carry its body's bytes, kept by idemkit or by a body parser before it. */
+export type RawBodyCarrier = IncomingMessage & { rawBody?: unknown };
+
+/**
+ * The body for the fingerprint. Raw bytes when they can be had: kept on `holder.rawBody` (by
+ * idemkit, a body parser or the framework; `holder` is the request unless the framework wraps it),
+ * or still unread on the stream, in which case they are read here and left on `holder.rawBody`.
+ * Otherwise a body parser consumed the stream, and its result (`parsed`) stands in for the bytes.
+ */
+export async function requestBody(
+  request: IncomingMessage,
+  parsed: unknown,
+  holder: { rawBody?: unknown } = request as RawBodyCarrier,
+): Promise<IdempotencyRequest['body']> {
+  const kept = holder.rawBody;
+  if (kept instanceof Uint8Array) return kept;
+  if (typeof kept === 'string') return Buffer.from(kept, 'utf8');
+  if (!request.readableDidRead && !request.readableEnded) {
+    const bytes = await readBody(request);
+    holder.rawBody = bytes;
+    return bytes;
+  }
+  // A Buffer "parsed" body is the bytes themselves (a raw-body parser); anything else is a value.
+  if (parsed instanceof Uint8Array) return parsed;
+  return parsed === undefined ? undefined : { parsed };
+}
+
+/**
+ * The engine's view of a node request. `url` defaults to `request.url`; pass the original URL
+ * where a framework rewrites `request.url` for mounted routers (`req.originalUrl`).
+ */
 export function nodeRequest<Native>(
   request: IncomingMessage,
   body: IdempotencyRequest['body'],
   native: Native,
+  url: string = request.url ?? '/',
 ): IdempotencyRequest<Native> {
-  const url = request.url ?? '/';
   const queryAt = url.indexOf('?');
   return {
     method: (request.method ?? 'GET').toUpperCase(),
     path: queryAt === -1 ? url : url.slice(0, queryAt),
     query: queryAt === -1 ? '' : url.slice(queryAt + 1),
-    header: (name) => request.headersDistinct[name] ?? [],
+    header: (name) => {
+      // Mock requests (Fastify's `app.inject()`, light-my-request) have no headersDistinct.
+      if (request.headersDistinct) return request.headersDistinct[name] ?? [];
+      const value = request.headers[name];
+      return value === undefined ? [] : Array.isArray(value) ? value : [value];
+    },
     body,
     native,
   };
@@ -53,6 +88,19 @@ export function headerPairs(headers: OutgoingHttpHeaders): Array<[string, string
     else pairs.push([name, String(value)]);
   }
   return pairs;
+}
+
+/** Header pairs grouped by name, in first-seen order: for APIs that set a repeated header once, as a list. */
+export function groupHeaders(
+  pairs: ReadonlyArray<readonly [string, string]>,
+): Array<[string, string | string[]]> {
+  const grouped = new Map<string, string[]>();
+  for (const [name, value] of pairs) {
+    const values = grouped.get(name);
+    if (values) values.push(value);
+    else grouped.set(name, [value]);
+  }
+  return [...grouped].map(([name, values]) => [name, values.length === 1 ? values[0]! : values]);
 }
 
 type WriteArgs = [chunk?: unknown, encoding?: unknown, callback?: unknown];
@@ -171,7 +219,5 @@ function setAll(response: ServerResponse, headers: OutgoingHttpHeaders | readonl
         String(headers[2 * i]),
         String(headers[2 * i + 1]),
       ]);
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of pairs) grouped.set(name, [...(grouped.get(name) ?? []), value]);
-  for (const [name, values] of grouped) response.setHeader(name, values.length === 1 ? values[0]! : values);
+  for (const [name, value] of groupHeaders(pairs)) response.setHeader(name, value);
 }

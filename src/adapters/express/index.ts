@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Decision, Idempotency } from '../../core/engine.js';
+import { needsBody } from '../../core/needs-body.js';
+import { captureResponse, nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
+import type { RouteOptions } from '../../core/options.js';
+
+/**
+ * The parts of Express's request that idemkit reads (any Express 4 or 5 request has them), and
+ * `rawBody`, which it may add. It also reads `req.body`, left out here so that it does not narrow
+ * the `req.body` type Express infers for the handlers after it.
+ */
+export interface ExpressRequest extends IncomingMessage {
+  /** The URL before routers mounted on a path rewrote `url`. */
+  originalUrl?: string;
+  /**
+   * The body's bytes, when idemkit had to read them itself: a keyed request that no body parser
+   * had read. A body parser mounted after idemkit finds the stream already read.
+   */
+  rawBody?: Buffer;
+}
+
+export type ExpressNext = (error?: unknown) => void;
+
+export type ExpressMiddleware = (
+  request: ExpressRequest,
+  response: ServerResponse,
+  next: ExpressNext,
+) => void;
+
+/**
+ * Idempotency for Express 4 and 5, as middleware: on one route
+ * (`app.post(path, express.json(), idempotency(engine), handler)`) or for a whole app or router
+ * (`app.use(idempotency(engine))`). Mount it after your body parser: the fingerprint then uses
+ * the parsed `req.body`. Without one, idemkit reads the raw bytes of keyed requests itself and
+ * leaves them on `req.rawBody`.
+ *
+ * Whatever the handler sends is captured at the socket level (`res.json`, `res.send`, `res.end`,
+ * redirects, files and piped streams), buffered up to `maxResponseBytes` (beyond, it passes
+ * through untouched and the key is released), and the end of the response is held back until it
+ * is stored. Errors are left to Express: whatever its error handling answers is captured like any
+ * response, so a 5xx (Express's default for an error) releases the key.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createIdempotency } from 'idemkit';
+ * import { idempotency } from 'idemkit/express';
+ * import { memoryStore } from 'idemkit/stores/memory';
+ *
+ * const engine = createIdempotency({ store: memoryStore() });
+ * const app = express();
+ * app.post('/v1/charges', express.json(), idempotency(engine), async (req, res) => {
+ *   res.status(201).json(await createCharge(req.body));
+ * });
+ * ```
+ */
+export function idempotency<Request = ExpressRequest>(
+  engine: Idempotency,
+  routeOptions?: RouteOptions<Request>,
+): ExpressMiddleware {
+  const route = engine.route(routeOptions);
+
+  return function idempotencyMiddleware(request, response, next) {
+    decide(request).then(
+      (decision) => {
+        if (decision.type === 'pass') return next();
+        if (decision.type === 'respond') return sendResponse(response, decision.response);
+        const { execution } = decision;
+        const capture = captureResponse(response, execution);
+        response.once('close', () => {
+          // The client is gone before the handler answered. Express cannot say whether the
+          // handler still works, so stop renewing: the lease lapses unless it answers in time.
+          if (!capture.ended) execution.stopRenewing();
+        });
+        next();
+      },
+      // The client went away while sending, or the user's scope() threw: Express's error handling answers.
+      (error: unknown) => next(error),
+    );
+  };
+
+  async function decide(request: ExpressRequest): Promise<Decision> {
+    const body = needsBody(route, request.method, request.headers['idempotency-key'] !== undefined)
+      ? await requestBody(request, (request as { body?: unknown }).body)
+      : undefined;
+    return route.begin(nodeRequest(request, body, request, request.originalUrl ?? request.url));
+  }
+}
