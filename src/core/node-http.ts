@@ -136,6 +136,7 @@ export function captureResponse(response: ServerResponse, execution: Execution):
   let tooLarge = false;
   let ended = false;
   let failed = false;
+  let held: WriteArgs | undefined;
 
   const keep = (chunk: unknown, encoding: unknown): void => {
     if (tooLarge || chunk === undefined || chunk === null || typeof chunk === 'function') return;
@@ -167,21 +168,34 @@ export function captureResponse(response: ServerResponse, execution: Execution):
   } as ServerResponse['writeHead'];
 
   response.write = function write(this: ServerResponse, ...args: WriteArgs) {
-    if (!failed) keep(args[0], args[1]);
+    if (failed) return originalWrite.apply(this, args);
+    keep(args[0], args[1]);
+    // The write that completes a declared Content-Length would hand the client its whole answer
+    // (and a reason to retry) before the record is completed: send it with end(), after storing.
+    if (!tooLarge && held === undefined && size >= Number(this.getHeader('content-length') ?? Number.NaN)) {
+      held = args;
+      return true;
+    }
     return originalWrite.apply(this, args);
   } as ServerResponse['write'];
 
+  const finishWith = (args: WriteArgs): ServerResponse => {
+    if (held) originalWrite.apply(response, held);
+    held = undefined;
+    return originalEnd.apply(response, args);
+  };
+
   response.end = function end(this: ServerResponse, ...args: WriteArgs) {
-    if (ended || failed) return originalEnd.apply(this, args);
+    if (ended || failed) return finishWith(args);
     ended = true;
     keep(args[0], args[1]);
-    if (tooLarge) return originalEnd.apply(this, args);
+    if (tooLarge) return finishWith(args);
     const captured: CapturedResponse = {
       status: this.statusCode,
       headers: headerPairs(this.getHeaders()),
       body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
     };
-    execution.finish(captured).then(() => originalEnd.apply(this, args));
+    execution.finish(captured).then(() => finishWith(args));
     return this;
   } as ServerResponse['end'];
 

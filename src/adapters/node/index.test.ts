@@ -82,6 +82,30 @@ describe('node adapter specifics', () => {
     }
   });
 
+  it('hands the client a Content-Length body only once it is stored', async () => {
+    const events: IdempotencyEvent[] = [];
+    const { url, server } = await start(async (_req, res) => {
+      res.writeHead(201, { 'content-length': '4' });
+      res.write('done');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      res.end();
+    }, events);
+    try {
+      const first = await post(url, 'k');
+      assert.ok(first !== 'aborted');
+      assert.equal(first.body.toString(), 'done');
+      const retry = await post(url, 'k');
+      assert.ok(retry !== 'aborted');
+      assert.equal(retry.header('idempotent-replayed'), 'true');
+      assert.ok(
+        events.some((event) => event.type === 'replayed') && !events.some((event) => event.type === 'waited'),
+        'the client had the whole answer before it was stored, so its retry had to wait',
+      );
+    } finally {
+      await close(server);
+    }
+  });
+
   it('captures headers given to writeHead in every form, and string chunks in any encoding', async () => {
     const { url, server } = await start((_req, res) => {
       res.setHeader('x-set', 'a');
