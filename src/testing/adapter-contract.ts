@@ -201,7 +201,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         assert.equal(response.header('idempotent-replayed'), undefined);
         assert.equal(response.json().body, '{"amount":100}');
         assert.equal(app.runs(), 1);
-        assert.ok(app.events.some((event) => event.type === 'executed' && event.stored === true));
+        assert.ok(
+          app.events.some((event) => event.type === 'executed' && event.stored === true),
+          'no executed event was reported',
+        );
       }),
 
     'a retry replays status, body and headers byte for byte': () =>
@@ -220,7 +223,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         assert.equal(retry.header('content-length'), String(first.body.length));
         assert.equal(first.header('set-cookie'), 'session=secret', 'the first response keeps its cookie');
         assert.equal(retry.header('set-cookie'), undefined, 'Set-Cookie must never be replayed');
-        assert.ok(app.events.some((event) => event.type === 'replayed'));
+        assert.ok(
+          app.events.some((event) => event.type === 'replayed'),
+          'no replayed event was reported',
+        );
       }),
 
     'quoted and bare keys are the same key': () =>
@@ -266,7 +272,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
           assertProblem(response, 400, 'idempotency-key-invalid', label);
         }
         assert.equal(app.runs(), 0, 'a malformed key must not run the handler');
-        assert.ok(app.events.some((event) => event.type === 'invalid-key'));
+        assert.ok(
+          app.events.some((event) => event.type === 'invalid-key'),
+          'no invalid-key event was reported',
+        );
       }),
 
     'a missing key runs unprotected on an optional route': () =>
@@ -339,7 +348,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         assert.equal(replay.header('idempotent-replayed'), 'true');
         assert.equal(Buffer.compare(replay.body, first.body), 0, 'a 422 must not touch the stored record');
         assert.equal(app.runs(), 1);
-        assert.ok(app.events.some((event) => event.type === 'mismatch'));
+        assert.ok(
+          app.events.some((event) => event.type === 'mismatch'),
+          'no mismatch event was reported',
+        );
       }),
 
     'another query string never replays': () =>
@@ -385,7 +397,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         assert.equal(second.status, 201);
         assert.equal(Buffer.compare(second.body, first.body), 0);
         assert.equal(second.header('idempotent-replayed'), 'true');
-        assert.ok(app.events.some((event) => event.type === 'waited'));
+        assert.ok(
+          app.events.some((event) => event.type === 'waited'),
+          'no waited event was reported',
+        );
       });
     },
 
@@ -561,9 +576,12 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         const key = randomUUID();
         const failed = await app.post(key);
         assertProblem(failed, 503, 'idempotency-store-unavailable');
-        assert.ok(Number(failed.header('retry-after')) >= 1);
+        assert.ok(Number(failed.header('retry-after')) >= 1, 'Retry-After must be at least 1 second');
         assert.equal(app.runs(), 0, 'fail closed: the handler must not run');
-        assert.ok(app.events.some((event) => event.type === 'store-error'));
+        assert.ok(
+          app.events.some((event) => event.type === 'store-error'),
+          'no store-error event was reported',
+        );
         store.mode = 'ok';
         assert.equal((await app.post(key)).status, 201, 'serves again once the store is back');
       });
@@ -606,7 +624,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
         const retry = await app.post(key);
         assert.equal(retry.header('idempotent-replayed'), undefined);
         assert.equal(app.runs(), 2, 'an unstored response releases the key');
-        assert.ok(app.events.some((event) => event.type === 'not-stored' && event.reason === 'too-large'));
+        assert.ok(
+          app.events.some((event) => event.type === 'not-stored' && event.reason === 'too-large'),
+          'no not-stored event was reported',
+        );
       });
     },
 
