@@ -1,5 +1,5 @@
 import type { ChangeSignals } from './change-signals.js';
-import type { IdempotencyEvent } from './events.js';
+import type { IdempotencyEvent, IdempotencyEventType } from './events.js';
 import type { IdempotencyStore } from './store.js';
 
 /** What an engine shares with the requests it handles. */
@@ -7,26 +7,44 @@ export interface EngineContext {
   store: IdempotencyStore;
   now: () => number;
   signals: ChangeSignals;
-  emit(event: IdempotencyEvent): void;
+  /** Tell `onEvent` about an outcome. Builds nothing when nobody listens: this is the hot path. */
+  report(type: IdempotencyEventType, trace: RequestTrace, details?: EventDetails): void;
 }
+
+/** What an event says beyond who the request is. */
+export type EventDetails = Pick<IdempotencyEvent, 'status' | 'stored' | 'reason' | 'error'>;
 
 /** Who a request is, for the events it produces. */
 export interface RequestTrace {
   method: string;
   path: string;
-  key: string;
-  scope: string;
+  /** Absent until the key header parsed. */
+  key?: string;
+  scope?: string;
   /** performance.now() when handling began. */
   startedAt: number;
 }
 
-/** The fields every event about this request carries. */
-export function traceFields(trace: RequestTrace): Omit<IdempotencyEvent, 'type'> {
-  return {
-    method: trace.method,
-    path: trace.path,
-    key: trace.key,
-    scope: trace.scope,
-    durationMs: performance.now() - trace.startedAt,
+/** The trace of a request whose key parsed: everything after that point knows both. */
+export type KeyedTrace = RequestTrace & { key: string; scope: string };
+
+/** An `EngineContext.report` that calls `onEvent`, whose failures never reach the client. */
+export function reporter(onEvent: ((event: IdempotencyEvent) => void) | undefined): EngineContext['report'] {
+  if (!onEvent) return () => undefined;
+  return (type, trace, details) => {
+    const event: IdempotencyEvent = {
+      type,
+      method: trace.method,
+      path: trace.path,
+      key: trace.key,
+      scope: trace.scope,
+      durationMs: performance.now() - trace.startedAt,
+      ...details,
+    };
+    try {
+      onEvent(event);
+    } catch {
+      // A logging hook must never change what the client gets.
+    }
   };
 }

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ChangeSignals } from './change-signals.js';
-import type { EngineContext, RequestTrace } from './engine-context.js';
-import { traceFields } from './engine-context.js';
+import { type EngineContext, type KeyedTrace, reporter } from './engine-context.js';
 import { IdempotencyError } from './errors.js';
-import type { IdempotencyEvent } from './events.js';
 import { Execution } from './execution.js';
 import { fingerprintRequest, storageKeyOf } from './fingerprint.js';
 import { parseKeyHeader } from './key.js';
@@ -79,14 +77,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
     store,
     now,
     signals: new ChangeSignals(),
-    emit(event: IdempotencyEvent) {
-      if (!onEvent) return;
-      try {
-        onEvent(event);
-      } catch {
-        // A logging hook must never change what the client gets.
-      }
-    },
+    report: reporter(onEvent),
   };
   return {
     store,
@@ -116,7 +107,7 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
         return reject(request, startedAt, 'idempotency-key-invalid', parsed.detail);
       const scope = options.scope ? await options.scope(request.native) : '';
       if (typeof scope !== 'string') throw new TypeError('idemkit: the scope option must return a string');
-      const trace: RequestTrace = {
+      const trace: KeyedTrace = {
         method: request.method,
         path: request.path,
         key: parsed.key,
@@ -136,14 +127,11 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
     detail: string,
   ): Decision {
     const response = problemResponse(code, detail);
-    context.emit({
-      type: 'invalid-key',
-      method: request.method,
-      path: request.path,
-      status: response.status,
-      reason: code,
-      durationMs: performance.now() - startedAt,
-    });
+    context.report(
+      'invalid-key',
+      { method: request.method, path: request.path, startedAt },
+      { status: response.status, reason: code },
+    );
     return { type: 'respond', response };
   }
 }
@@ -156,11 +144,11 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
 async function claim(
   context: EngineContext,
   options: ResolvedRouteOptions,
-  trace: RequestTrace,
+  trace: KeyedTrace,
   storageKey: string,
   fingerprint: string,
 ): Promise<Decision> {
-  const { store, now, emit } = context;
+  const { store, now, report } = context;
   const deadline = performance.now() + options.wait;
   let waited = false;
   let pollMs = firstPollMs;
@@ -206,14 +194,14 @@ async function claim(
         'idempotency-key-reused',
         'This Idempotency-Key was already used with a different request (method, path, query or body).',
       );
-      emit({ type: 'mismatch', ...traceFields(trace), status: response.status });
+      report('mismatch', trace, { status: response.status });
       return { type: 'respond', response };
     }
     if (record.state === 'completed') {
       const stored = record.response;
       if (!stored)
         return storeFailure(context, options, trace, 'get', new Error('completed record has no response'));
-      emit({ type: waited ? 'waited' : 'replayed', ...traceFields(trace), status: stored.status });
+      report(waited ? 'waited' : 'replayed', trace, { status: stored.status });
       return { type: 'respond', response: replay(stored, trace.key) };
     }
     // The owner stopped renewing: take over, unless acquire just declined to (then wait, never spin).
@@ -229,7 +217,7 @@ async function claim(
         'A request with this Idempotency-Key is still being processed. Retry later with the same key.',
         1,
       );
-      emit({ type: 'conflict', ...traceFields(trace), status: response.status });
+      report('conflict', trace, { status: response.status });
       return { type: 'respond', response };
     }
     waited = true;
@@ -254,11 +242,11 @@ function replay(response: CapturedResponse, key: string): CapturedResponse {
 function storeFailure(
   context: EngineContext,
   options: ResolvedRouteOptions,
-  trace: RequestTrace,
+  trace: KeyedTrace,
   operation: string,
   error: unknown,
 ): Decision {
-  context.emit({ type: 'store-error', ...traceFields(trace), reason: operation, error });
+  context.report('store-error', trace, { reason: operation, error });
   if (options.onStoreError === 'open') return pass;
   const response = problemResponse(
     'idempotency-store-unavailable',

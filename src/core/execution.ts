@@ -1,5 +1,5 @@
-import type { EngineContext, RequestTrace } from './engine-context.js';
-import { traceFields } from './engine-context.js';
+import { after } from './deadlines.js';
+import type { EngineContext, KeyedTrace } from './engine-context.js';
 import type { ResolvedRouteOptions } from './options.js';
 import { replayableHeaders } from './replay-headers.js';
 import type { CapturedResponse } from './request.js';
@@ -25,18 +25,17 @@ export class Execution {
 
   readonly #context: EngineContext;
   readonly #options: ResolvedRouteOptions;
-  readonly #trace: RequestTrace;
+  readonly #trace: KeyedTrace;
   readonly #storageKey: string;
   readonly #token: string;
   readonly #expiresAt: number;
-  #renewal: NodeJS.Timeout | undefined;
-  #renewing = false;
+  #cancelRenewal: (() => void) | undefined;
   #settled = false;
 
   constructor(
     context: EngineContext,
     options: ResolvedRouteOptions,
-    trace: RequestTrace,
+    trace: KeyedTrace,
     claim: { storageKey: string; token: string; expiresAt: number },
   ) {
     this.#context = context;
@@ -48,8 +47,7 @@ export class Execution {
     this.key = trace.key;
     this.echoHeaders = [['idempotency-key', trace.key]];
     this.maxResponseBytes = options.maxResponseBytes;
-    this.#renewal = setInterval(() => void this.#renew(), Math.max(1, Math.floor(options.lease / 3)));
-    this.#renewal.unref();
+    this.#scheduleRenewal();
   }
 
   /** The handler answered: store the response if policy says so, else release the key. */
@@ -58,21 +56,21 @@ export class Execution {
     const { status } = response;
     if (!this.#options.storeResponse(status)) return this.#release('status', status);
     if (response.body.length > this.maxResponseBytes) return this.#release('too-large', status);
-    const { store, emit, signals } = this.#context;
+    const { store, report, signals } = this.#context;
     let stored = false;
     try {
       const record = { status, headers: replayableHeaders(response.headers), body: response.body };
       stored = await callStore('complete', this.#options.storeTimeout, () =>
         store.complete(this.#storageKey, this.#token, record, this.#expiresAt),
       );
-      if (!stored) emit({ type: 'lease-lost', ...traceFields(this.#trace), status });
+      if (!stored) report('lease-lost', this.#trace, { status });
     } catch (error) {
       // The lease now lapses unrenewed, so a later retry runs again: the store could not say otherwise.
-      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'complete', error });
+      report('store-error', this.#trace, { reason: 'complete', error });
     } finally {
       signals.notify(this.#storageKey);
     }
-    emit({ type: 'executed', ...traceFields(this.#trace), status, stored });
+    report('executed', this.#trace, { status, stored });
   }
 
   /** The handler failed, or its response cannot be stored: release the key so a retry runs again. */
@@ -87,7 +85,13 @@ export class Execution {
    * a retry took the key over after the lease lapsed.
    */
   stopRenewing(): void {
-    clearInterval(this.#renewal);
+    this.#cancelRenewal?.();
+    this.#cancelRenewal = undefined;
+  }
+
+  /** Renew at a third of the lease, so two renewals can fail before it lapses. */
+  #scheduleRenewal(): void {
+    this.#cancelRenewal = after(this.#options.lease / 3, () => void this.#renew());
   }
 
   #settle(): boolean {
@@ -98,37 +102,38 @@ export class Execution {
   }
 
   async #release(reason: string, status?: number, error?: unknown): Promise<void> {
-    const { store, emit, signals } = this.#context;
-    emit({ type: 'executed', ...traceFields(this.#trace), status, stored: false });
-    emit({ type: 'not-stored', ...traceFields(this.#trace), status, reason, error });
+    const { store, report, signals } = this.#context;
+    report('executed', this.#trace, { status, stored: false });
+    report('not-stored', this.#trace, { status, reason, error });
     try {
       const released = await callStore('release', this.#options.storeTimeout, () =>
         store.release(this.#storageKey, this.#token),
       );
-      if (!released) emit({ type: 'lease-lost', ...traceFields(this.#trace), status });
+      if (!released) report('lease-lost', this.#trace, { status });
     } catch (storeError) {
-      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'release', error: storeError });
+      report('store-error', this.#trace, { reason: 'release', error: storeError });
     } finally {
       signals.notify(this.#storageKey);
     }
   }
 
   async #renew(): Promise<void> {
-    if (this.#renewing || this.#settled) return;
-    this.#renewing = true;
-    const { store, emit, now } = this.#context;
+    if (this.#settled || this.#cancelRenewal === undefined) return;
+    const { store, report, now } = this.#context;
+    let keepRenewing = true;
     try {
       const renewed = await callStore('renew', this.#options.storeTimeout, () =>
         store.renew(this.#storageKey, this.#token, now() + this.#options.lease),
       );
       if (!renewed && !this.#settled) {
-        this.stopRenewing();
-        emit({ type: 'lease-lost', ...traceFields(this.#trace) });
+        keepRenewing = false;
+        report('lease-lost', this.#trace);
       }
     } catch (error) {
-      emit({ type: 'store-error', ...traceFields(this.#trace), reason: 'renew', error });
-    } finally {
-      this.#renewing = false;
+      report('store-error', this.#trace, { reason: 'renew', error });
     }
+    // Stopped meanwhile (settled, or the adapter gave up on the handler): stay stopped.
+    if (keepRenewing && !this.#settled && this.#cancelRenewal !== undefined) this.#scheduleRenewal();
+    else this.#cancelRenewal = undefined;
   }
 }

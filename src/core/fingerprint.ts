@@ -1,26 +1,23 @@
 import { isUtf8 } from 'node:buffer';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { canonicalize, canonicalizeJsonText } from './canonical-json.js';
 import type { IdempotencyRequest } from './request.js';
 
 /**
  * SHA-256 over everything that makes two requests "the same": method, concrete path, query string,
  * media type, body (JSON canonicalised, anything else as raw bytes) and the headers the user named.
- * Fields are length-prefixed so that no two different requests can produce the same byte stream.
+ * The fields go first as one JSON array, which is self-delimiting, so the body bytes that follow
+ * can never be confused with another field: no two different requests hash the same input.
  */
 export function fingerprintRequest(request: IdempotencyRequest, headerNames: readonly string[]): string {
-  const hash = createHash('sha256');
   const mediaType = mediaTypeOf(request.header('content-type'));
-  field(hash, request.method);
-  field(hash, request.path);
-  field(hash, request.query);
-  field(hash, mediaType);
-  field(hash, bodyBytes(request.body, mediaType));
-  for (const name of headerNames) {
-    field(hash, name);
-    field(hash, request.header(name).join('\n'));
-  }
-  return hash.digest('hex');
+  const body = bodyOf(request.body, mediaType);
+  const fields: string[] = [request.method, request.path, request.query, mediaType];
+  for (const name of headerNames) fields.push(name, request.header(name).join('\n'));
+  fields.push(typeof body === 'string' ? 'text' : 'bytes');
+  const head = JSON.stringify(fields);
+  if (typeof body === 'string') return hash('sha256', head + body, 'hex');
+  return createHash('sha256').update(head).update(body).digest('hex');
 }
 
 /**
@@ -28,22 +25,16 @@ export function fingerprintRequest(request: IdempotencyRequest, headerNames: rea
  * and the same key under another tenant or path is another operation.
  */
 export function storageKeyOf(scope: string, method: string, path: string, key: string): string {
-  const hash = createHash('sha256');
-  for (const part of [scope, method, path, key]) field(hash, part);
-  return hash.digest('hex');
+  return hash('sha256', JSON.stringify([scope, method, path, key]), 'hex');
 }
 
-function field(hash: Hash, value: string | Uint8Array): void {
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  hash.update(`${bytes.length}:`);
-  hash.update(bytes);
-}
-
-function bodyBytes(body: IdempotencyRequest['body'], mediaType: string): string | Uint8Array {
+/** The body as canonical JSON text when it is JSON, else its raw bytes. */
+function bodyOf(body: IdempotencyRequest['body'], mediaType: string): string | Uint8Array {
   if (body === undefined) return '';
   if (!(body instanceof Uint8Array)) return canonicalize(body.parsed);
+  if (body.length === 0) return '';
   // Invalid UTF-8 would decode to U+FFFD, making different bodies equal: hash those as bytes.
-  if (body.length === 0 || !isJson(mediaType) || !isUtf8(body)) return body;
+  if (!isJson(mediaType) || !isUtf8(body)) return body;
   return (
     canonicalizeJsonText(Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8')) ?? body
   );
