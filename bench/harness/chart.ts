@@ -28,7 +28,12 @@ export function throughputChart(cells: readonly Cell[], variants: readonly Varia
   const groupGap = 30;
   const top = 50;
   const groupHeight = shown.length * (barHeight + barGap) + groupGap;
-  const height = top + groups.length * groupHeight + 30;
+  // Incorrect results in scenarios the chart has no bars for (concurrent duplicates) get a note.
+  const notes = cells
+    .filter((cell) => cell.verdict.status === 'incorrect' && !charted.includes(cell.scenario))
+    .map((cell) => `✘ ${cell.variant}, ${cell.scenario}: ${cell.verdict.problems[0] ?? 'incorrect'}`);
+  const axis = top + groups.length * groupHeight + 30;
+  const height = axis + (notes.length > 0 ? 10 + notes.length * 18 : 0);
   const width = labelWidth + plotWidth + 90;
   const ratios = cells.flatMap((cell) => (cell.ratio === null ? [] : [cell.ratio]));
   const maxRatio = Math.max(1.2, Math.ceil(Math.max(...ratios, 0) * 5) / 5);
@@ -45,8 +50,8 @@ export function throughputChart(cells: readonly Cell[], variants: readonly Varia
     const at = x(tick);
     const strong = Math.abs(tick - 1) < 1e-9;
     parts.push(
-      `<line x1="${at}" y1="${top - 8}" x2="${at}" y2="${height - 25}" stroke="${strong ? '#333' : '#e2e2e2'}" ${strong ? 'stroke-dasharray="4 3"' : ''}/>`,
-      `<text x="${at}" y="${height - 10}" text-anchor="middle" fill="#555">${tick.toFixed(1)}×</text>`,
+      `<line x1="${at}" y1="${top - 8}" x2="${at}" y2="${axis - 25}" stroke="${strong ? '#333' : '#e2e2e2'}" ${strong ? 'stroke-dasharray="4 3"' : ''}/>`,
+      `<text x="${at}" y="${axis - 10}" text-anchor="middle" fill="#555">${tick.toFixed(1)}×</text>`,
     );
   }
   groups.forEach((scenario, g) => {
@@ -67,6 +72,9 @@ export function throughputChart(cells: readonly Cell[], variants: readonly Varia
         `<text x="${end + 5}" y="${y + barHeight - 4}" fill="${wrong ? '#c0392b' : '#222'}">${cell.ratio.toFixed(2)}×${wrong ? ' ✘ incorrect' : ''}</text>`,
       );
     });
+  });
+  notes.forEach((note, i) => {
+    parts.push(`<text x="8" y="${axis + 14 + i * 18}" fill="#c0392b">${escapeXml(note)}</text>`);
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;

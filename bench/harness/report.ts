@@ -70,7 +70,7 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     "  come from every response's own time (not autocannon's whole-millisecond histogram).",
     `- First execution: a new UUID key per request. Replay: ${settings.replayPool} keys completed once, then requested in turn.`,
     `- Concurrent duplicates: ${settings.duplicates.duplicates} identical requests per key leave together on separate`,
-    `  connections, ${settings.duplicates.concurrentGroups} keys at a time, ${settings.duplicates.groups} keys measured; the handler takes ${settings.duplicates.handlerDelayMs} ms and puts`,
+    `  connections, ${settings.duplicates.concurrentGroups === 1 ? 'one key at a time (so the lag measures the hand-over, not queueing behind other keys on two CPUs)' : `${settings.duplicates.concurrentGroups} keys at a time`}, ${settings.duplicates.groups} keys measured; the handler takes ${settings.duplicates.handlerDelayMs} ms and puts`,
     "  its completion time in the body. Lag = when a waiter's response arrived − when the handler answered.",
     '- Store calls are counted by wrapping the store object in the server process (`bench/server/counting-store.ts`),',
     '  round trips by counting `pool.query` (pg) and `callBuffer` (ioredis) calls; the library is not touched.',
@@ -172,7 +172,8 @@ function profileSection(profile: BenchDocument): string[] {
 }
 
 function profileTable(summary: ProfileSummary): string[] {
-  const name = summary.file.split('/').pop()?.replace('.cpuprofile', '') ?? summary.file;
+  // Profiles sit in a directory per run (<variant>-<scenario>-r<round>); name them by it.
+  const name = summary.file.split('/').at(-2) ?? summary.file;
   return [
     `### ${name}`,
     '',

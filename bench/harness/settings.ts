@@ -82,7 +82,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
       groups: quick ? 60 : 200,
       warmupGroups: 10,
       duplicates: 8,
-      concurrentGroups: 4,
+      concurrentGroups: 1,
       handlerDelayMs: 20,
     },
     variants,

@@ -71,11 +71,11 @@ export function summarize(runs: readonly RunRecord[]): Cell[] {
     const duplicates = group.flatMap((run) => (run.duplicates ? [run.duplicates] : []));
     if (duplicates.length > 0) {
       cell.duplicates = {
-        waiterP50: median(duplicates.map((d) => d.waiterLagAfterCompletion.p50)),
-        waiterP99: median(duplicates.map((d) => d.waiterLagAfterCompletion.p99)),
-        waiterMax: Math.max(...duplicates.map((d) => d.waiterLagAfterCompletion.max)),
-        afterOriginalP99: median(duplicates.map((d) => d.waiterLagAfterOriginal.p99)),
-        originalP50: median(duplicates.map((d) => d.originalLagAfterCompletion.p50)),
+        waiterP50: median(duplicates.map((d) => measured(d.waiterLagAfterCompletion.p50))),
+        waiterP99: median(duplicates.map((d) => measured(d.waiterLagAfterCompletion.p99))),
+        waiterMax: Math.max(...duplicates.map((d) => measured(d.waiterLagAfterCompletion.max))),
+        afterOriginalP99: median(duplicates.map((d) => measured(d.waiterLagAfterOriginal.p99))),
+        originalP50: median(duplicates.map((d) => measured(d.originalLagAfterCompletion.p50))),
         loopDelayP99: median(group.map((run) => run.server.eventLoopDelay.p99)),
         replayedShare:
           duplicates.reduce((sum, d) => sum + d.waitersReplayed, 0) /
@@ -138,4 +138,9 @@ function roundTripsPerRequest(group: RunRecord[]): number | null {
       : [],
   );
   return perRun.length > 0 ? median(perRun) : null;
+}
+
+/** A latency read back from JSON, where "none measured" (NaN) was written as null. */
+function measured(value: number | null): number {
+  return typeof value === 'number' ? value : Number.NaN;
 }
