@@ -17,18 +17,43 @@ const problems: Record<ProblemCode, { status: number; title: string }> = {
   'idempotency-store-unavailable': { status: 503, title: 'Idempotency store unavailable' },
 };
 
+/** Any problem idemkit answers with: the engine's own, and the CLI's (proxy, demo). */
+export interface Problem {
+  status: number;
+  /** Becomes the `type` URI (after `problemTypeBase`) and the `code` member. */
+  code: string;
+  title: string;
+  detail: string;
+  /** Extra members (e.g. `param` for a bad request parameter). */
+  extra?: Record<string, unknown>;
+  /** Seconds, for answers a client should retry. */
+  retryAfter?: number;
+}
+
 /** An RFC 9457 problem+json response, never cached, one distinct `type` per error. */
+export function problemBody(problem: Problem): CapturedResponse {
+  const { status, code, title, detail } = problem;
+  const body = JSON.stringify({
+    type: problemTypeBase + code,
+    title,
+    status,
+    detail,
+    code,
+    ...problem.extra,
+  });
+  const headers: Array<[string, string]> = [
+    ['content-type', 'application/problem+json'],
+    ['cache-control', 'no-store'],
+  ];
+  if (problem.retryAfter !== undefined) headers.push(['retry-after', String(problem.retryAfter)]);
+  return { status, headers, body: Buffer.from(body, 'utf8') };
+}
+
+/** One of the engine's own problems, by code. */
 export function problemResponse(
   code: ProblemCode,
   detail: string,
   retryAfterSeconds?: number,
 ): CapturedResponse {
-  const { status, title } = problems[code];
-  const body = JSON.stringify({ type: problemTypeBase + code, title, status, detail, code });
-  const headers: Array<[string, string]> = [
-    ['content-type', 'application/problem+json'],
-    ['cache-control', 'no-store'],
-  ];
-  if (retryAfterSeconds !== undefined) headers.push(['retry-after', String(retryAfterSeconds)]);
-  return { status, headers, body: Buffer.from(body, 'utf8') };
+  return problemBody({ ...problems[code], code, detail, retryAfter: retryAfterSeconds });
 }
