@@ -17,6 +17,7 @@ export { replayableHeaders } from './core/replay-headers.js';
 export type { CapturedResponse, IdempotencyRequest } from './core/request.js';
 export type {
   AcquireResult,
+  Awaitable,
   IdempotencyRecord,
   IdempotencyStore,
   NewRecord,

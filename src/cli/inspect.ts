@@ -69,7 +69,9 @@ export const inspect: Command = {
       );
     }
     const storageKey = storageKeyOf(scope, method, path, parsed.key);
-    const record = await withStore(location, false, (opened) => opened.store.get(storageKey, Date.now()));
+    const record = await withStore(location, false, async (opened) =>
+      opened.store.get(storageKey, Date.now()),
+    );
     if (!record) {
       const scopeText = scope === '' ? 'no scope' : `scope ${scope}`;
       throw new CliError(

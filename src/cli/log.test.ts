@@ -66,7 +66,7 @@ describe('timedStore', () => {
       },
       now,
     );
-    await assert.rejects(store.get('k', now), /down/);
+    await assert.rejects(async () => store.get('k', now), /down/);
     assert.equal(store.pending, 0);
     assert.equal(await store.drained(10), true);
     const text = metrics.render();

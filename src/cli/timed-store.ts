@@ -1,4 +1,4 @@
-import type { IdempotencyStore } from '../core/store.js';
+import type { Awaitable, IdempotencyStore } from '../core/store.js';
 import type { Metrics } from './metrics.js';
 
 /** A store whose calls are timed, and counted while they run so shutdown can wait for them. */
@@ -32,7 +32,7 @@ export function timedStore(inner: IdempotencyStore, metrics?: Metrics): TimedSto
     for (const resolve of ready) resolve();
   };
 
-  function timed<A extends unknown[], R>(operation: Operation, call: (...args: A) => Promise<R>) {
+  function timed<A extends unknown[], R>(operation: Operation, call: (...args: A) => Awaitable<R>) {
     return (...args: A): Promise<R> => {
       const startedAt = performance.now();
       pending++;
@@ -42,7 +42,7 @@ export function timedStore(inner: IdempotencyStore, metrics?: Metrics): TimedSto
       };
       let result: Promise<R>;
       try {
-        result = call(...args);
+        result = Promise.resolve(call(...args));
       } catch (error) {
         done(true);
         return Promise.reject(error);

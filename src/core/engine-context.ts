@@ -1,12 +1,13 @@
-import type { ChangeSignals } from './change-signals.js';
 import type { IdempotencyEvent, IdempotencyEventType } from './events.js';
+import type { LocalClaims } from './local-claims.js';
 import type { IdempotencyStore } from './store.js';
 
 /** What an engine shares with the requests it handles. */
 export interface EngineContext {
   store: IdempotencyStore;
   now: () => number;
-  signals: ChangeSignals;
+  /** Keys held by this process's executions, and the wake-ups of their waiters. */
+  local: LocalClaims;
   /** Tell `onEvent` about an outcome. Builds nothing when nobody listens: this is the hot path. */
   report(type: IdempotencyEventType, trace: RequestTrace, details?: EventDetails): void;
 }

@@ -178,3 +178,101 @@ describe('engine lease and fencing (clock moved by hand)', () => {
       await decision.execution.finish({ status: 201, headers: [], body: new Uint8Array() });
   });
 });
+
+describe('duplicates waiting for an execution in the same process', () => {
+  /** A memory store that counts reads and has no watch(), so only the engine can wake a waiter. */
+  function countingStore() {
+    const inner = memoryStore();
+    const counts = { get: 0, acquire: 0 };
+    const store = {
+      ...inner,
+      watch: undefined,
+      acquire: (...args: Parameters<typeof inner.acquire>) => {
+        counts.acquire++;
+        return inner.acquire(...args);
+      },
+      get: (...args: Parameters<typeof inner.get>) => {
+        counts.get++;
+        return inner.get(...args);
+      },
+    };
+    return { store, counts };
+  }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('are handed the stored response without polling or reading the store again', async () => {
+    const { store, counts } = countingStore();
+    const route = createIdempotency({ store, wait: 5_000 }).route();
+    const original = await route.begin(request('k'));
+    assert.equal(original.type, 'execute');
+    const waiters = Array.from({ length: 5 }, () => route.begin(request('k')));
+    await sleep(120); // long enough for several polls, had the waiters been polling
+    if (original.type === 'execute')
+      await original.execution.finish({
+        status: 201,
+        headers: [['x-charge', 'ch_1']],
+        body: Buffer.from('done'),
+      });
+    for (const decision of await Promise.all(waiters)) {
+      assert.equal(decision.type, 'respond');
+      if (decision.type !== 'respond') continue;
+      assert.equal(decision.response.status, 201);
+      assert.equal(Buffer.from(decision.response.body).toString(), 'done');
+      assert.deepEqual(decision.response.headers, [
+        ['x-charge', 'ch_1'],
+        ['idempotency-key', 'k'],
+        ['idempotent-replayed', 'true'],
+      ]);
+    }
+    assert.equal(counts.get, 0, 'no store reads while the key was held in this process');
+    assert.equal(counts.acquire, 6);
+  });
+
+  it('claim the key when the local execution releases it', async () => {
+    const { store } = countingStore();
+    const route = createIdempotency({ store, wait: 5_000 }).route();
+    const original = await route.begin(request('k'));
+    const waiter = route.begin(request('k'));
+    await sleep(20);
+    if (original.type === 'execute') await original.execution.abandon('error');
+    assert.equal((await waiter).type, 'execute');
+  });
+
+  it('take over a local execution that stopped renewing once its lease lapses', async () => {
+    const { store } = countingStore();
+    const events: IdempotencyEvent[] = [];
+    const route = createIdempotency({
+      store,
+      lease: 150,
+      wait: 5_000,
+      onEvent: (event) => events.push(event),
+    }).route();
+    const original = await route.begin(request('k'));
+    assert.equal(original.type, 'execute');
+    if (original.type !== 'execute') return;
+    original.execution.stopRenewing();
+    const startedAt = performance.now();
+    const takeover = await route.begin(request('k'));
+    assert.equal(takeover.type, 'execute', 'the waiter takes the lapsed key over');
+    assert.ok(performance.now() - startedAt >= 140, 'not before the lease lapsed');
+    if (takeover.type !== 'execute') return;
+    await takeover.execution.finish({ status: 201, headers: [], body: Buffer.from('new') });
+    await original.execution.finish({ status: 201, headers: [], body: Buffer.from('stale') });
+    assert.ok(events.some((event) => event.type === 'lease-lost'));
+    const replay = await route.begin(request('k'));
+    assert.equal(replay.type === 'respond' && Buffer.from(replay.response.body).toString(), 'new');
+  });
+
+  it('wait for a live local execution that keeps renewing, then get its response', async () => {
+    const { store, counts } = countingStore();
+    const route = createIdempotency({ store, lease: 90, wait: 5_000 }).route();
+    const original = await route.begin(request('k'));
+    const waiter = route.begin(request('k'));
+    await sleep(400); // several leases: the owner renews, the waiter only checks at each lease end
+    if (original.type === 'execute')
+      await original.execution.finish({ status: 200, headers: [], body: Buffer.from('slow') });
+    const decision = await waiter;
+    assert.equal(decision.type === 'respond' && Buffer.from(decision.response.body).toString(), 'slow');
+    assert.ok(counts.get <= 8, `${counts.get} reads in 400 ms: one per lapsed lease at most`);
+  });
+});

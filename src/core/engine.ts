@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { ChangeSignals } from './change-signals.js';
 import { type EngineContext, type KeyedTrace, reporter } from './engine-context.js';
 import { IdempotencyError } from './errors.js';
 import { Execution } from './execution.js';
 import { fingerprintRequest, storageKeyOf } from './fingerprint.js';
 import { parseKeyHeader } from './key.js';
+import { LocalClaims, type Settlement } from './local-claims.js';
 import type { IdempotencyOptions, ResolvedRouteOptions, RouteOptions } from './options.js';
 import { resolveRouteOptions } from './options.js';
 import { problemResponse } from './problem.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
 import type { AcquireResult, IdempotencyRecord, IdempotencyStore } from './store.js';
-import { callStore } from './store-call.js';
+import { callStore, isThenable, withTimeout } from './store-call.js';
 
 /** What an adapter must do with a request. */
 export type Decision =
@@ -76,14 +76,14 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
   const context: EngineContext = {
     store,
     now,
-    signals: new ChangeSignals(),
+    local: new LocalClaims(),
     report: reporter(onEvent),
   };
   return {
     store,
     route: (routeOptions) =>
       createRoute(context, routeOptions ? resolveRouteOptions(routeDefaults, routeOptions) : engineOptions),
-    purgeExpired: () => store.purgeExpired(now()),
+    purgeExpired: async () => store.purgeExpired(now()),
   };
 }
 
@@ -138,8 +138,10 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
 
 /**
  * Claim the key, or find out what to answer instead. A duplicate of an in-flight request waits
- * (woken by this process, the store's watch, or capped polling) and then acts on what it finds:
- * the original's response, a released key it may claim itself, or a lapsed lease it may take over.
+ * and then acts on what it finds: the original's response, a released key it may claim itself, or
+ * a lapsed lease it may take over. While an execution in this process holds the key, the waiter
+ * is handed its stored response directly; otherwise it is woken by the store's watch or by
+ * capped polling.
  */
 async function claim(
   context: EngineContext,
@@ -167,21 +169,27 @@ async function claim(
         leaseUntil: at + options.lease,
         expiresAt: at + options.ttl,
       };
-      const attempt = (async () => store.acquire(candidate, at))(); // a synchronous throw becomes a rejection
       let result: AcquireResult;
       try {
-        result = await callStore('acquire', options.storeTimeout, () => attempt);
+        const answer = store.acquire(candidate, at);
+        result = isThenable(answer)
+          ? await withTimeout('acquire', options.storeTimeout, answer).catch((error: unknown) => {
+              // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
+              answer.then((late) => late.acquired && store.release(storageKey, token)).catch(() => undefined);
+              throw error;
+            })
+          : answer;
       } catch (error) {
-        // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
-        attempt.then((late) => late.acquired && store.release(storageKey, token)).catch(() => undefined);
         return storeFailure(context, options, trace, 'acquire', error);
       }
       if (result.acquired) {
+        context.local.hold(storageKey, token);
         return {
           type: 'execute',
           execution: new Execution(context, options, trace, {
             storageKey,
             token,
+            fingerprint,
             expiresAt: result.record.expiresAt,
           }),
         };
@@ -221,8 +229,24 @@ async function claim(
       return { type: 'respond', response };
     }
     waited = true;
-    await nextChange(context, storageKey, Math.min(pollMs, remaining));
-    pollMs = Math.min(maxPollMs, pollMs * 2);
+    let settlement: Settlement;
+    if (context.local.holds(storageKey, record.token)) {
+      // Our own execution holds the key and will hand over its outcome: no polling. Look at the
+      // store again only when its lease would lapse (an owner that stopped renewing is taken over).
+      settlement = await nextChange(
+        context,
+        storageKey,
+        Math.min(remaining, record.leaseUntil - now()),
+        false,
+      );
+    } else {
+      settlement = await nextChange(context, storageKey, Math.min(pollMs, remaining), true);
+      pollMs = Math.min(maxPollMs, pollMs * 2);
+    }
+    if (settlement.stored?.fingerprint === fingerprint) {
+      report('waited', trace, { status: settlement.stored.response.status });
+      return { type: 'respond', response: replay(settlement.stored.response, trace.key) };
+    }
     try {
       record = await callStore('get', options.storeTimeout, () => store.get(storageKey, now()));
     } catch (error) {
@@ -256,22 +280,32 @@ function storeFailure(
   return { type: 'respond', response };
 }
 
-/** Resolve at the first of: this process settles the key, the store says it changed, `ms` pass. */
-async function nextChange(context: EngineContext, storageKey: string, ms: number): Promise<void> {
+/**
+ * Resolve at the first of: this process settles the key, `ms` pass, or (with `watch`) the store
+ * says the key changed. Only a settlement in this process carries a response.
+ */
+async function nextChange(
+  context: EngineContext,
+  storageKey: string,
+  ms: number,
+  watch: boolean,
+): Promise<Settlement> {
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  const waits = [
-    context.signals.next(storageKey, controller.signal),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
+  const waits: Array<Promise<Settlement | undefined>> = [
+    context.local.next(storageKey, controller.signal),
+    new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(ms, 1));
     }),
   ];
-  if (context.store.watch)
-    waits.push(context.store.watch(storageKey, controller.signal).catch(() => undefined));
+  if (watch && context.store.watch)
+    waits.push(context.store.watch(storageKey, controller.signal).then(nothing, nothing));
   try {
-    await Promise.race(waits);
+    return (await Promise.race(waits)) ?? {};
   } finally {
     clearTimeout(timer);
     controller.abort();
   }
 }
+
+const nothing = (): undefined => undefined;

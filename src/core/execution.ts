@@ -28,6 +28,7 @@ export class Execution {
   readonly #trace: KeyedTrace;
   readonly #storageKey: string;
   readonly #token: string;
+  readonly #fingerprint: string;
   readonly #expiresAt: number;
   #cancelRenewal: (() => void) | undefined;
   #settled = false;
@@ -36,13 +37,14 @@ export class Execution {
     context: EngineContext,
     options: ResolvedRouteOptions,
     trace: KeyedTrace,
-    claim: { storageKey: string; token: string; expiresAt: number },
+    claim: { storageKey: string; token: string; fingerprint: string; expiresAt: number },
   ) {
     this.#context = context;
     this.#options = options;
     this.#trace = trace;
     this.#storageKey = claim.storageKey;
     this.#token = claim.token;
+    this.#fingerprint = claim.fingerprint;
     this.#expiresAt = claim.expiresAt;
     this.key = trace.key;
     this.echoHeaders = [['idempotency-key', trace.key]];
@@ -56,10 +58,10 @@ export class Execution {
     const { status } = response;
     if (!this.#options.storeResponse(status)) return this.#release('status', status);
     if (response.body.length > this.maxResponseBytes) return this.#release('too-large', status);
-    const { store, report, signals } = this.#context;
+    const { store, report, local } = this.#context;
+    const record = { status, headers: replayableHeaders(response.headers), body: response.body };
     let stored = false;
     try {
-      const record = { status, headers: replayableHeaders(response.headers), body: response.body };
       stored = await callStore('complete', this.#options.storeTimeout, () =>
         store.complete(this.#storageKey, this.#token, record, this.#expiresAt),
       );
@@ -67,9 +69,14 @@ export class Execution {
     } catch (error) {
       // The lease now lapses unrenewed, so a later retry runs again: the store could not say otherwise.
       report('store-error', this.#trace, { reason: 'complete', error });
-    } finally {
-      signals.notify(this.#storageKey);
     }
+    // Waiters in this process get what was stored without reading it back; the record is not
+    // written to again, so sharing it is safe (replays copy the header list).
+    local.settle(
+      this.#storageKey,
+      this.#token,
+      stored ? { stored: { fingerprint: this.#fingerprint, response: record } } : {},
+    );
     report('executed', this.#trace, { status, stored });
   }
 
@@ -102,7 +109,7 @@ export class Execution {
   }
 
   async #release(reason: string, status?: number, error?: unknown): Promise<void> {
-    const { store, report, signals } = this.#context;
+    const { store, report, local } = this.#context;
     report('executed', this.#trace, { status, stored: false });
     report('not-stored', this.#trace, { status, reason, error });
     try {
@@ -112,9 +119,8 @@ export class Execution {
       if (!released) report('lease-lost', this.#trace, { status });
     } catch (storeError) {
       report('store-error', this.#trace, { reason: 'release', error: storeError });
-    } finally {
-      signals.notify(this.#storageKey);
     }
+    local.settle(this.#storageKey, this.#token, {});
   }
 
   async #renew(): Promise<void> {

@@ -10,6 +10,12 @@
  * race is never an exception: it is a return value.
  */
 
+/**
+ * A store may answer synchronously (an in-process map, better-sqlite3): the engine then skips the
+ * timeout and promise it wraps around asynchronous calls. Callers outside the engine just `await`.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
 /** A response as captured from a handler and replayed to retries. */
 export interface StoredResponse {
   status: number;
@@ -78,26 +84,26 @@ export interface IdempotencyStore {
    *
    * Concurrency promise: of N callers racing for one key, exactly one wins, across processes.
    */
-  acquire(record: NewRecord, now: number): Promise<AcquireResult>;
+  acquire(record: NewRecord, now: number): Awaitable<AcquireResult>;
 
   /**
    * Store the response and mark the record completed, only if it is in flight and `token` is
    * still its owner's. Sets `expiresAt` to the given value. Returns false when ownership was lost
    * (taken over, released, expired and reclaimed): the caller must not assume anything was written.
    */
-  complete(key: string, token: string, response: StoredResponse, expiresAt: number): Promise<boolean>;
+  complete(key: string, token: string, response: StoredResponse, expiresAt: number): Awaitable<boolean>;
 
   /** Delete the record, only if it is in flight and held by `token`. Returns false otherwise. */
-  release(key: string, token: string): Promise<boolean>;
+  release(key: string, token: string): Awaitable<boolean>;
 
   /** Extend the lease of an in-flight record held by `token`. Returns false when ownership was lost. */
-  renew(key: string, token: string, leaseUntil: number): Promise<boolean>;
+  renew(key: string, token: string, leaseUntil: number): Awaitable<boolean>;
 
   /** The record for `key`, or null when there is none or it has expired (`expiresAt <= now`). */
-  get(key: string, now: number): Promise<IdempotencyRecord | null>;
+  get(key: string, now: number): Awaitable<IdempotencyRecord | null>;
 
   /** Physically delete expired records (in batches); returns how many were deleted. */
-  purgeExpired(now: number): Promise<number>;
+  purgeExpired(now: number): Awaitable<number>;
 
   /**
    * Optional: resolve soon after the record for `key` changes (completed, released, taken over),

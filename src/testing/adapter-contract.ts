@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createIdempotency, type Idempotency } from '../core/engine.js';
 import type { IdempotencyEvent } from '../core/events.js';
 import type { IdempotencyOptions, RouteOptions } from '../core/options.js';
-import type { IdempotencyStore } from '../core/store.js';
+import type { Awaitable, IdempotencyStore } from '../core/store.js';
 import { memoryStore } from '../stores/memory/index.js';
 import { type RawRequest, type RawResponse, send, sendOk } from './http-client.js';
 import { defineCase, type SuiteFunctions } from './suite.js';
@@ -772,8 +772,8 @@ type FaultyStore = IdempotencyStore & { mode: 'ok' | 'throw' | 'hang' };
 /** Wraps a store so a case can make every call fail or hang, then heal it. */
 function faultyStore(inner: IdempotencyStore): FaultyStore {
   const faulty =
-    <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
-    (...args: A): Promise<R> => {
+    <A extends unknown[], R>(call: (...args: A) => Awaitable<R>) =>
+    (...args: A): Awaitable<R> => {
       if (store.mode === 'throw') return Promise.reject(new Error('connection refused (simulated)'));
       if (store.mode === 'hang') return new Promise(() => undefined);
       return call(...args);

@@ -18,7 +18,7 @@ describe('memoryStore bounds', () => {
     assert.equal((await store.acquire({ ...base, key: 'c', token: 'tc' }, 1)).acquired, true);
     assert.equal(await store.get('b', 1), null, 'the completed record is evicted');
     assert.equal((await store.get('a', 1))?.state, 'in-flight', 'the in-flight record stays');
-    await assert.rejects(store.acquire({ ...base, key: 'd', token: 'td' }, 1), /full/);
+    assert.throws(() => store.acquire({ ...base, key: 'd', token: 'td' }, 1), /full/);
   });
 
   it('drops expired records before evicting live ones', async () => {

@@ -67,7 +67,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
   }
 
   return {
-    async acquire(candidate: NewRecord, now: number): Promise<AcquireResult> {
+    acquire(candidate: NewRecord, now: number): AcquireResult {
       const existing = records.get(candidate.key);
       if (existing && existing.expiresAt > now) {
         const takeover =
@@ -87,12 +87,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       return { acquired: true, record: { ...record } };
     },
 
-    async complete(
-      key: string,
-      token: string,
-      response: StoredResponse,
-      expiresAt: number,
-    ): Promise<boolean> {
+    complete(key: string, token: string, response: StoredResponse, expiresAt: number): boolean {
       const record = ownedInFlight(key, token);
       if (!record) return false;
       record.state = 'completed';
@@ -107,26 +102,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       return true;
     },
 
-    async release(key: string, token: string): Promise<boolean> {
+    release(key: string, token: string): boolean {
       if (!ownedInFlight(key, token)) return false;
       records.delete(key);
       changed(key);
       return true;
     },
 
-    async renew(key: string, token: string, leaseUntil: number): Promise<boolean> {
+    renew(key: string, token: string, leaseUntil: number): boolean {
       const record = ownedInFlight(key, token);
       if (!record) return false;
       record.leaseUntil = leaseUntil;
       return true;
     },
 
-    async get(key: string, now: number): Promise<IdempotencyRecord | null> {
+    get(key: string, now: number): IdempotencyRecord | null {
       const record = records.get(key);
       return record && record.expiresAt > now ? { ...record } : null;
     },
 
-    async purgeExpired(now: number): Promise<number> {
+    purgeExpired(now: number): number {
       let purged = 0;
       for (const [key, record] of records) {
         if (record.expiresAt > now) continue;

@@ -226,7 +226,7 @@ describe('mysqlStore', () => {
       query: () => Promise.reject(Object.assign(new Error('gone'), { errno: 2013 })),
     };
     await assert.rejects(
-      mysqlStore({ pool: broken, table: tables[0] }).acquire(newRecord(), Date.now()),
+      async () => mysqlStore({ pool: broken, table: tables[0] }).acquire(newRecord(), Date.now()),
       /gone/,
     );
   });
@@ -238,8 +238,8 @@ describe('mysqlStore', () => {
     assert.doesNotThrow(() => mysqlStore({ pool, table: 'test.idemkit_records' }));
     assert.doesNotThrow(() => mysqlStore({ pool, table: 'a'.repeat(64) }));
     assert.throws(() => mysqlStore({ pool: {} as MysqlQueryable }), /pool/);
-    await assert.rejects(contractStore.get('k'.repeat(192), Date.now()), /key/);
-    await assert.rejects(contractStore.get('clé', Date.now()), /key/);
+    await assert.rejects(async () => contractStore.get('k'.repeat(192), Date.now()), /key/);
+    await assert.rejects(async () => contractStore.get('clé', Date.now()), /key/);
   });
 
   it('works with a database-qualified table name', async () => {

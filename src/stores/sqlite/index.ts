@@ -119,7 +119,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       return sql.ddl;
     },
 
-    async acquire(record: NewRecord, now: number): Promise<AcquireResult> {
+    acquire(record: NewRecord, now: number): AcquireResult {
       const { claim, current, begin, commit, rollback } = statements();
       // IMMEDIATE takes the write lock up front, so the failed claim and the read that follows
       // see the same row, and a deferred read-then-write can never hit SQLITE_BUSY mid-way.
@@ -148,12 +148,7 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       }
     },
 
-    async complete(
-      key: string,
-      token: string,
-      response: StoredResponse,
-      expiresAt: number,
-    ): Promise<boolean> {
+    complete(key: string, token: string, response: StoredResponse, expiresAt: number): boolean {
       return changed(statements().complete, {
         key,
         token,
@@ -164,15 +159,15 @@ export function sqliteStore(options: SqliteStoreOptions): SqliteStore {
       });
     },
 
-    async release(key: string, token: string): Promise<boolean> {
+    release(key: string, token: string): boolean {
       return changed(statements().release, { key, token });
     },
 
-    async renew(key: string, token: string, leaseUntil: number): Promise<boolean> {
+    renew(key: string, token: string, leaseUntil: number): boolean {
       return changed(statements().renew, { key, token, leaseUntil });
     },
 
-    async get(key: string, now: number): Promise<IdempotencyRecord | null> {
+    get(key: string, now: number): IdempotencyRecord | null {
       const row = statements().get.get({ key, now }) as RecordRow | undefined;
       return row ? recordFromRow(row) : null;
     },
