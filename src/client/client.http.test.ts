@@ -61,15 +61,15 @@ describe('the client against a real server', () => {
     const { url, seen } = await serve((_, response) => problem(response, 422, 'idempotency-key-reused'));
     const retries: unknown[] = [];
     const idempotentFetch = createIdempotentFetch({ baseDelay: 10, onRetry: (event) => retries.push(event) });
-    const started = performance.now();
     const response = await idempotentFetch(url, post);
     assert.equal(response.status, 422);
     const body = (await response.json()) as { type: string };
     assert.equal(body.type, 'https://idemkit.dev/problems/idempotency-key-reused');
     assert.equal(seen.length, 1);
     assert.equal(retries.length, 0);
+    // "At once" is the single attempt and no retry; a wall-clock bound here only measures how
+    // busy the machine is (the first fetch of a process can take most of a second under load).
     assert.equal(attemptsOf(response), 1);
-    assert.ok(performance.now() - started < 500);
   });
 
   it("retries a 409 in flight with the same key and ends with the original's answer", async () => {
@@ -123,7 +123,8 @@ describe('the client against a real server', () => {
     const response = await createIdempotentFetch({ deadline: 2000 })(url, post);
     assert.equal(response.status, 503);
     assert.equal(seen.length, 1);
-    assert.ok(performance.now() - started < 200);
+    // Waiting would take 5 s, and even giving up at the deadline 2 s; margin for a busy machine.
+    assert.ok(performance.now() - started < 1500);
   });
 
   it("stops on the caller's abort during an attempt, within one attempt timeout", async () => {
@@ -136,7 +137,8 @@ describe('the client against a real server', () => {
     controller.abort();
     await assert.rejects(call, { name: 'AbortError' });
     const late = performance.now() - abortedAt;
-    assert.ok(late < 50, `rejected ${late.toFixed(1)} ms after the abort`);
+    // Well inside the 300 ms attempt timeout: the abort, not the timeout, ended the attempt.
+    assert.ok(late < 200, `rejected ${late.toFixed(1)} ms after the abort`);
     await delay(100);
     assert.equal(seen.length, 2, 'no attempt starts after the abort');
   });
@@ -151,7 +153,7 @@ describe('the client against a real server', () => {
     const abortedAt = performance.now();
     controller.abort(new Error('shutting down'));
     await assert.rejects(call, /shutting down/);
-    assert.ok(performance.now() - abortedAt < 50);
+    assert.ok(performance.now() - abortedAt < 500, 'not after the 5 s wait');
     assert.equal(seen.length, 1);
   });
 
