@@ -24,15 +24,17 @@ const neverReplayed = new Set([
 export function replayableHeaders(
   headers: ReadonlyArray<readonly [string, string]>,
 ): Array<[string, string]> {
-  const connectionTokens = new Set<string>();
+  // Headers a `Connection` header names are hop-by-hop too. Rare, so only then is a set built.
+  let connectionTokens: Set<string> | undefined;
   for (const [name, value] of headers) {
     if (name.toLowerCase() !== 'connection') continue;
+    connectionTokens ??= new Set();
     for (const token of value.split(',')) connectionTokens.add(token.trim().toLowerCase());
   }
   const kept: Array<[string, string]> = [];
   for (const [name, value] of headers) {
     const lower = name.toLowerCase();
-    if (!neverReplayed.has(lower) && !connectionTokens.has(lower)) kept.push([lower, value]);
+    if (!neverReplayed.has(lower) && !connectionTokens?.has(lower)) kept.push([lower, value]);
   }
   return kept;
 }

@@ -115,6 +115,7 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
         channel(record.key),
       ]);
       if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) throw unexpected('acquire', reply);
+      if (reply.length === 1) return { acquired: true, record: { ...record, state: 'in-flight' } };
       const stored = decodeRecord(record.key, reply.slice(1));
       return reply[0] === 1 ? { acquired: true, record: stored } : { acquired: false, record: stored };
     },

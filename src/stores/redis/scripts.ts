@@ -32,7 +32,8 @@ end
 
 /**
  * ARGV: fingerprint, token, leaseUntil, expiresAt, createdAt, now, ttl (ms), publish command, channel.
- * Reply: { 1 | 0, ...record fields } (1 = acquired).
+ * Reply: { 1 | 0, ...record fields } (1 = acquired), or just { 1 } when a fresh record was written:
+ * it holds exactly what the caller sent, so reading it back would only cost both sides time.
  */
 const acquire = `${notify}${withRecord}
 local key = KEYS[1]
@@ -49,11 +50,11 @@ if state and tonumber(expiresAt) > now then
   return withRecord(0)
 end
 -- Free, or expired by the engine's clock but not yet reclaimed by Redis: start afresh.
-redis.call('DEL', key)
+if state then redis.call('DEL', key) end
 redis.call('HSET', key, 'state', 'in-flight', 'fingerprint', ARGV[1], 'token', ARGV[2],
   'leaseUntil', ARGV[3], 'expiresAt', ARGV[4], 'createdAt', ARGV[5])
 redis.call('PEXPIRE', key, ARGV[7])
-return withRecord(1)
+return { 1 }
 `;
 
 /**
