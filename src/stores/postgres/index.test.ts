@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import type { NewRecord } from '../../core/store.js';
 import { runStoreContract } from '../../testing/index.js';
-import { type PostgresStore, postgresStore } from './index.js';
+import { type PostgresQueryable, type PostgresStore, postgresStore } from './index.js';
 
 const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 const run = randomUUID().slice(0, 8);
@@ -209,12 +209,18 @@ describe('postgresStore', () => {
       const store = await readyStore(newPool(2), table);
       const first = record();
       await store.acquire(first, first.createdAt);
+      // In our snapshot the lease has lapsed, so the claim goes for the row; meanwhile another
+      // caller takes it over and holds it until after our claim examined it.
+      const later = first.leaseUntil + 1;
       const other = await admin.connect();
       try {
         await other.query('BEGIN');
-        await other.query(`UPDATE ${table} SET token = 'newer' WHERE key = $1`, [first.key]);
-        const pending = store.acquire(record({ key: first.key }), first.createdAt);
-        await sleep(150);
+        await other.query(`UPDATE ${table} SET token = 'newer', lease_until = $2 WHERE key = $1`, [
+          first.key,
+          later + 30_000,
+        ]);
+        const pending = Promise.resolve(store.acquire(record({ key: first.key, createdAt: later }), later));
+        assert.equal(await settlesWithin(pending, 150), false, 'the claim waits on the row lock');
         await other.query('COMMIT');
         const result = await pending;
         assert.equal(result.acquired, false);
@@ -222,6 +228,149 @@ describe('postgresStore', () => {
       } finally {
         other.release();
       }
+    });
+
+    it('a replay only reads: it takes no row lock and does not queue behind one', async () => {
+      const table = tableName('replay');
+      const store = await readyStore(newPool(2), table);
+      const first = record();
+      await store.acquire(first, first.createdAt);
+      const response = {
+        status: 201,
+        headers: [['x-id', '1']] as [string, string][],
+        body: Buffer.from('ok'),
+      };
+      assert.equal(await store.complete(first.key, first.token, response, first.expiresAt), true);
+      const xmax = async () =>
+        (await admin.query(`SELECT xmax::text AS xmax FROM ${table} WHERE key = $1`, [first.key])).rows[0]
+          .xmax;
+      const before = await xmax();
+
+      const replay = await store.acquire(record({ key: first.key }), first.createdAt);
+      assert.equal(replay.acquired, false);
+      assert.equal(replay.record.response?.status, 201);
+      assert.equal(await xmax(), before, 'the replay wrote no lock into the row');
+
+      const other = await admin.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query(`SELECT FROM ${table} WHERE key = $1 FOR UPDATE`, [first.key]);
+        const blocked = Promise.resolve(store.acquire(record({ key: first.key }), first.createdAt));
+        assert.equal(await settlesWithin(blocked, 1000), true, 'a replay must not wait for a row lock');
+        assert.deepEqual((await blocked).record.response?.body, Buffer.from('ok'));
+      } finally {
+        await other.query('ROLLBACK');
+        other.release();
+      }
+    });
+  });
+
+  describe('prepared statements', () => {
+    type Sent = string | { name: string; text: string; values: unknown[] };
+
+    /** `target`, recording the first argument of every query sent through it. */
+    function recording(target: pg.Pool | pg.Client): { pool: PostgresQueryable; sent: Sent[] } {
+      const sent: Sent[] = [];
+      const query = (first: Sent, values?: unknown[]) => {
+        sent.push(first);
+        return typeof first === 'string' ? target.query(first, values) : target.query(first);
+      };
+      return { pool: { query: query as PostgresQueryable['query'] }, sent };
+    }
+
+    /** One of every per-request operation, through `store`. */
+    async function everyOperation(store: PostgresStore): Promise<void> {
+      const first = record();
+      await store.acquire(first, first.createdAt);
+      await store.renew(first.key, first.token, first.leaseUntil + 1);
+      const response = { status: 200, headers: [], body: new Uint8Array() };
+      await store.complete(first.key, first.token, response, first.expiresAt);
+      await store.acquire(record({ key: first.key }), first.createdAt);
+      await store.get(first.key, first.createdAt);
+      const second = record();
+      await store.acquire(second, second.createdAt);
+      await store.release(second.key, second.token);
+      await store.purgeExpired(0);
+    }
+
+    function named(sent: Sent[]): Array<{ name: string; text: string }> {
+      return sent.filter((query): query is Exclude<Sent, string> => typeof query !== 'string');
+    }
+
+    it('sends every per-request statement named after its SQL, and setup unnamed', async () => {
+      const { pool, sent } = recording(newPool(2));
+      const store = postgresStore({ pool, table: tableName('named') });
+      stores.push(store);
+      await store.setup();
+      await everyOperation(store);
+
+      assert.equal(typeof sent[0], 'string', 'setup is several statements: simple protocol only');
+      assert.match(sent[0] as string, /pg_advisory_xact_lock/);
+      const statements = named(sent);
+      const unnamed = sent.slice(1).filter((query) => typeof query === 'string');
+      assert.deepEqual(unnamed, [sent.at(-1)], 'everything after setup is named, except the purge');
+      const nameOf = new Map<string, string>();
+      for (const { name, text } of statements) {
+        assert.match(name, /^idemkit_[a-z]+_[0-9a-f]{40}$/);
+        assert.ok(Buffer.byteLength(name) <= 63, `${name} is longer than NAMEDATALEN allows`);
+        assert.equal(nameOf.get(text) ?? name, name, 'the same SQL is always sent under the same name');
+        nameOf.set(text, name);
+      }
+      assert.equal(nameOf.size, 5, 'claim, renew, complete, get, release');
+      assert.equal(new Set(nameOf.values()).size, nameOf.size, 'different SQL, different names');
+
+      // Another table (or notify setting) is other SQL, so it must never reuse these names.
+      const other = recording(newPool(1));
+      const elsewhere = postgresStore({ pool: other.pool, table: tableName('named'), notify: false });
+      stores.push(elsewhere);
+      await elsewhere.setup();
+      await everyOperation(elsewhere);
+      for (const { name } of named(other.sent)) assert.equal([...nameOf.values()].includes(name), false);
+    });
+
+    it('prepares each statement once on the connection', async () => {
+      const session = new pg.Client(connection);
+      await session.connect();
+      try {
+        const { pool, sent } = recording(session);
+        const store = postgresStore({ pool, table: tableName('prepared') });
+        await store.setup();
+        await everyOperation(store);
+        await everyOperation(store);
+        const { rows } = await session.query(
+          `SELECT name FROM pg_prepared_statements WHERE name LIKE 'idemkit\\_%' ORDER BY name`,
+        );
+        const names = [...new Set(named(sent).map(({ name }) => name))].sort();
+        assert.equal(names.length, 5, 'claim, renew, complete, get, release');
+        assert.deepEqual(
+          rows.map((row) => row.name),
+          names,
+        );
+      } finally {
+        await session.end();
+      }
+    });
+
+    it('prepare: false sends every statement unnamed', async () => {
+      const { pool, sent } = recording(newPool(2));
+      const store = postgresStore({ pool, table: tableName('unnamed'), prepare: false });
+      stores.push(store);
+      await store.setup();
+      await everyOperation(store);
+      assert.ok(sent.length > 1);
+      assert.deepEqual(named(sent), []);
+    });
+
+    it('keeps working when its table is dropped and created again', async () => {
+      const table = tableName('recreated');
+      const store = await readyStore(newPool(2), table);
+      await everyOperation(store);
+      await admin.query(`DROP TABLE ${table}`);
+      await store.setup();
+      await everyOperation(store);
+      const claim = record();
+      assert.equal((await store.acquire(claim, claim.createdAt)).acquired, true);
+      assert.equal((await store.get(claim.key, claim.createdAt))?.token, claim.token);
     });
   });
 

@@ -10,9 +10,21 @@ import type {
 import { type KeyListener, keyListener, type ListenPool } from './listener.js';
 import { postgresStatements, purgeBatchSize } from './sql.js';
 
-/** What the store needs from a node-postgres `Pool` or `Client` (or anything shaped like them). */
+/** What a query resolves to: the part of node-postgres's `QueryResult` the store reads. */
+export interface PostgresQueryResult {
+  rows: unknown[];
+  rowCount: number | null;
+}
+
+/**
+ * What the store needs from a node-postgres `Pool` or `Client` (or anything shaped like them):
+ * `query(text, values)`, and pg's query-config form `query({ name, text, values })`, which runs a
+ * named prepared statement (the one the store uses for its per-request statements, unless
+ * `prepare: false`).
+ */
 export interface PostgresQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+  query(text: string, values?: unknown[]): Promise<PostgresQueryResult>;
+  query(statement: { name: string; text: string; values: unknown[] }): Promise<PostgresQueryResult>;
 }
 
 export interface PostgresStoreOptions {
@@ -30,6 +42,13 @@ export interface PostgresStoreOptions {
    * very high: PostgreSQL serialises the commits of notifying transactions on one global lock.
    */
   notify?: boolean;
+  /**
+   * Send the per-request statements as named prepared statements, so each connection parses and
+   * plans them once instead of on every call (default true). Turn it off behind a pooler that
+   * does not keep prepared statements across transactions: PgBouncer in transaction mode before
+   * 1.21 (or with `max_prepared_statements = 0`), and poolers like it.
+   */
+  prepare?: boolean;
 }
 
 export interface PostgresStore extends IdempotencyStore {
@@ -49,7 +68,9 @@ const claimAttempts = 5;
  *
  * Each operation is one statement and one round trip, including a losing `acquire`, which returns
  * the current record with its stored response. Of N concurrent claims exactly one wins (the row
- * lock taken by `INSERT … ON CONFLICT DO UPDATE` decides), across any number of processes.
+ * lock taken by `INSERT … ON CONFLICT DO UPDATE` decides), across any number of processes. An
+ * `acquire` that finds a live record it may not replace (a replay, or a duplicate of a request in
+ * flight) only reads: it takes no row lock and writes nothing.
  *
  * Waiting duplicates: with a `Pool` and `notify` on (the default) the store implements `watch()`
  * with LISTEN/NOTIFY on one borrowed connection; with a single `Client`, or `notify: false`, the
@@ -58,6 +79,12 @@ const claimAttempts = 5;
  *
  * Call `setup()` once at start-up (or run `schema()` in your migrations). Purge expired rows on a
  * schedule with `purgeExpired(Date.now())`; the index on `expires_at` keeps that cheap.
+ *
+ * Prepared statements (see `prepare`) are named after a hash of their SQL, so stores on different
+ * tables never share one. Dropping the table and creating it again with the same columns is fine:
+ * PostgreSQL re-plans them. Changing the type of one of the table's columns is not: connections
+ * that already prepared a statement reading it fail with "cached plan must not change result
+ * type" until they reconnect, so restart the processes (or their pools) after such a migration.
  *
  * @example
  * ```ts
@@ -72,7 +99,7 @@ const claimAttempts = 5;
  * ```
  */
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
-  const { pool, notify = true } = options;
+  const { pool, notify = true, prepare = true } = options;
   if (typeof pool?.query !== 'function') {
     throw new TypeError('postgresStore: `pool` must be a pg Pool or Client (an object with query())');
   }
@@ -88,12 +115,22 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   });
   const listener: KeyListener | undefined = channel && isPool(pool) ? keyListener(pool, channel) : undefined;
 
-  async function rows(text: string, values: unknown[]): Promise<RecordRow[]> {
-    return (await pool.query(text, values)).rows as RecordRow[];
+  const claim = statement('claim', sql.claim);
+  const complete = statement('complete', sql.complete);
+  const release = statement('release', sql.release);
+  const renew = statement('renew', sql.renew);
+  const get = statement('get', sql.get);
+
+  const send = prepare
+    ? ({ name, text }: Statement, values: unknown[]) => pool.query({ name, text, values })
+    : ({ text }: Statement, values: unknown[]) => pool.query(text, values);
+
+  async function rows(statement: Statement, values: unknown[]): Promise<RecordRow[]> {
+    return (await send(statement, values)).rows as RecordRow[];
   }
 
-  async function changed(text: string, values: unknown[]): Promise<boolean> {
-    return ((await pool.query(text, values)).rowCount ?? 0) > 0;
+  async function changed(statement: Statement, values: unknown[]): Promise<boolean> {
+    return ((await send(statement, values)).rowCount ?? 0) > 0;
   }
 
   const store: PostgresStore = {
@@ -117,7 +154,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
         now,
       ];
       for (let attempt = 1; ; attempt++) {
-        const [row] = await rows(sql.claim, values);
+        const [row] = await rows(claim, values);
         if (row) {
           const { acquired } = row as RecordRow & { acquired: boolean };
           return { acquired, record: recordFromRow(row) };
@@ -139,19 +176,19 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       expiresAt: number,
     ): Promise<boolean> {
       const headers = JSON.stringify(response.headers);
-      return changed(sql.complete, [key, token, response.status, headers, response.body, expiresAt]);
+      return changed(complete, [key, token, response.status, headers, response.body, expiresAt]);
     },
 
     release(key: string, token: string): Promise<boolean> {
-      return changed(sql.release, [key, token]);
+      return changed(release, [key, token]);
     },
 
     renew(key: string, token: string, leaseUntil: number): Promise<boolean> {
-      return changed(sql.renew, [key, token, leaseUntil]);
+      return changed(renew, [key, token, leaseUntil]);
     },
 
     async get(key: string, now: number): Promise<IdempotencyRecord | null> {
-      const [row] = await rows(sql.get, [key, now]);
+      const [row] = await rows(get, [key, now]);
       return row ? recordFromRow(row) : null;
     },
 
@@ -159,6 +196,8 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       // Batches keep each statement short, so a large purge never blocks claims for long.
       let purged = 0;
       for (;;) {
+        // Unnamed: it runs on a schedule, not per request, and a plan made for this cutoff picks
+        // the index only when few rows have expired.
         const { rowCount } = await pool.query(sql.purge, [now]);
         purged += rowCount ?? 0;
         if ((rowCount ?? 0) < purgeBatchSize) return purged;
@@ -177,6 +216,23 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     store.watch = (key, signal) => listener.watch(key, signal);
   }
   return store;
+}
+
+interface Statement {
+  name: string;
+  text: string;
+}
+
+/**
+ * A per-request statement and its prepared-statement name. The name is a hash of the SQL, so a
+ * store on another table, with another `notify`, or from another idemkit version never reuses a
+ * name for different text (pg refuses that); 57 bytes at most, under PostgreSQL's 63.
+ */
+function statement(operation: string, text: string): Statement {
+  return {
+    name: `idemkit_${operation}_${createHash('sha256').update(text).digest('hex').slice(0, 40)}`,
+    text,
+  };
 }
 
 /** Quoted so the name is used exactly as given (case included), never as SQL. */

@@ -64,20 +64,36 @@ export function postgresStatements({ table, index, channel, lockName }: Statemen
   // One statement decides the race. ON CONFLICT DO UPDATE locks the conflicting row even when its
   // WHERE is false, so of N concurrent callers exactly one sees the condition hold.
   //
-  // When the claim fails, `existing` reads the row in the same round trip. Under READ COMMITTED the
-  // statement's snapshot is older than the row version ON CONFLICT just examined: FOR SHARE follows
-  // the update chain to the latest version (which we already hold locked), so a loser reports the
-  // current owner, not a stale one. A row inserted by a transaction that committed after our
-  // snapshot is invisible even to FOR SHARE; then both branches come back empty and the caller
-  // retries the statement with a fresh snapshot (see acquire()).
+  // `seen` first reads the key in the statement's snapshot. A row there that this claim may not
+  // replace (live, and not an in-flight record of the same request whose lease lapsed) is the
+  // answer as of that snapshot, which holds every write that committed before the statement began;
+  // a claim at that instant loses to it, so the statement returns it without trying the INSERT.
+  // Such a row changes only through its owner (complete, release, renew) or once its lease or life
+  // span lapses, and a loser that reports the older version just waits (or replays) as it would
+  // have had it arrived a moment earlier. That keeps the common loser, a replay, read-only: no row
+  // lock, no transaction id, no WAL flush at commit, no queueing behind other callers' row locks.
+  // Only a key that is absent or claimable in the snapshot goes on to the INSERT.
+  //
+  // When that claim fails (the row changed after the snapshot was taken), `existing` reads the row
+  // in the same round trip. Under READ COMMITTED the statement's snapshot is older than the row
+  // version ON CONFLICT just examined: FOR SHARE follows the update chain to the latest version
+  // (which we already hold locked), so a loser reports the current owner, not a stale one. A row
+  // inserted by a transaction that committed after our snapshot is invisible even to FOR SHARE;
+  // then every branch comes back empty and the caller retries the statement with a fresh snapshot
+  // (see acquire()).
   //
   // The first branch notifies watchers only when the row already existed (a takeover or the
   // replacement of an expired record); a brand-new key has no watchers, and NOTIFY serialises
   // committing transactions on a global lock, so it is not spent on every fresh claim.
   const claim = [
-    `WITH claimed AS (`,
+    `WITH seen AS (`,
+    `  SELECT ${columns} FROM ${table}`,
+    // The negation of the ON CONFLICT condition below (every column it reads is NOT NULL).
+    `  WHERE key = $1 AND expires_at > $7`,
+    `    AND NOT (state = 'in-flight' AND lease_until <= $7 AND fingerprint = $2)`,
+    `), claimed AS (`,
     `  INSERT INTO ${table} AS r (key, fingerprint, state, token, lease_until, expires_at, created_at)`,
-    `  VALUES ($1, $2, 'in-flight', $3, $4, $5, $6)`,
+    `  SELECT $1, $2, 'in-flight', $3, $4, $5, $6 WHERE NOT EXISTS (SELECT FROM seen)`,
     `  ON CONFLICT (key) DO UPDATE SET`,
     `    fingerprint = excluded.fingerprint,`,
     `    state = 'in-flight',`,
@@ -92,7 +108,7 @@ export function postgresStatements({ table, index, channel, lockName }: Statemen
     `  RETURNING ${columns}`,
     `), existing AS (`,
     `  SELECT ${columns} FROM ${table}`,
-    `  WHERE key = $1 AND NOT EXISTS (SELECT FROM claimed)`,
+    `  WHERE key = $1 AND NOT EXISTS (SELECT FROM seen) AND NOT EXISTS (SELECT FROM claimed)`,
     `  FOR SHARE`,
     `)`,
     `SELECT true AS acquired, ${columns},`,
@@ -100,6 +116,8 @@ export function postgresStatements({ table, index, channel, lockName }: Statemen
       ? `  CASE WHEN EXISTS (SELECT FROM ${table} WHERE key = $1) THEN ${notify('claimed.key')} END AS notified`
       : `  NULL AS notified`,
     `FROM claimed`,
+    `UNION ALL`,
+    `SELECT false, ${columns}, NULL FROM seen`,
     `UNION ALL`,
     `SELECT false, ${columns}, NULL FROM existing`,
   ].join('\n');
