@@ -1,5 +1,4 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Execution } from './execution.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
 
 /**
@@ -82,10 +81,14 @@ export function sendResponse(response: ServerResponse, captured: CapturedRespons
 /** Header pairs of a response, from what was set on it. */
 export function headerPairs(headers: OutgoingHttpHeaders): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(headers)) {
+  // Object.keys, not Object.entries: one array instead of one per header (same keys, same order).
+  const names = Object.keys(headers);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const value = headers[name];
     if (value === undefined) continue;
     if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
-    else pairs.push([name, String(value)]);
+    else pairs.push([name, typeof value === 'string' ? value : String(value)]);
   }
   return pairs;
 }
@@ -101,137 +104,4 @@ export function groupHeaders(
     else grouped.set(name, [value]);
   }
   return [...grouped].map(([name, values]) => [name, values.length === 1 ? values[0]! : values]);
-}
-
-type WriteArgs = [chunk?: unknown, encoding?: unknown, callback?: unknown];
-
-export interface ResponseCapture {
-  /** True once the handler called `end()`. */
-  readonly ended: boolean;
-  /**
-   * The handler failed: release the key, then answer 500 if nothing was sent yet, or cut the
-   * connection if a partial response already went out (a client must not mistake it for whole).
-   */
-  fail(error: unknown): void;
-}
-
-/**
- * Watch a response while the handler writes it: every byte passes through to the client as
- * usual, a copy is kept up to `maxResponseBytes`, and `end()` is held back until the engine has
- * stored the response, so a retry that arrives right after can only see the completed record.
- * The response is stored from the handler's `end()` call, not the socket's `'finish'` (which
- * never fires when the client has gone), so a disconnected client's retry still gets a replay.
- */
-export function captureResponse(response: ServerResponse, execution: Execution): ResponseCapture {
-  for (const [name, value] of execution.echoHeaders) response.setHeader(name, value);
-  const originalWriteHead = response.writeHead as (
-    this: ServerResponse,
-    status: number,
-    message?: string,
-  ) => ServerResponse;
-  const originalWrite = response.write as (this: ServerResponse, ...args: WriteArgs) => boolean;
-  const originalEnd = response.end as (this: ServerResponse, ...args: WriteArgs) => ServerResponse;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = false;
-  let ended = false;
-  let failed = false;
-  let held: WriteArgs | undefined;
-
-  const keep = (chunk: unknown, encoding: unknown): void => {
-    if (tooLarge || chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const bytes =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-        : Buffer.from(
-            (chunk as Uint8Array).buffer,
-            (chunk as Uint8Array).byteOffset,
-            (chunk as Uint8Array).byteLength,
-          );
-    size += bytes.length;
-    if (size > execution.maxResponseBytes) {
-      tooLarge = true;
-      chunks.length = 0;
-      void execution.abandon('too-large', { status: response.statusCode });
-      return;
-    }
-    // Copy: callers may reuse their buffers once write() returns.
-    chunks.push(Buffer.from(bytes));
-  };
-
-  // writeHead's own headers never show in getHeaders(); set them first so the capture sees them.
-  response.writeHead = function writeHead(this: ServerResponse, status: number, ...rest: unknown[]) {
-    const headers = rest.find((arg) => arg !== null && typeof arg === 'object');
-    const message = typeof rest[0] === 'string' ? rest[0] : undefined;
-    if (headers) setAll(this, headers as OutgoingHttpHeaders | readonly unknown[]);
-    return originalWriteHead.call(this, status, message);
-  } as ServerResponse['writeHead'];
-
-  response.write = function write(this: ServerResponse, ...args: WriteArgs) {
-    if (failed) return originalWrite.apply(this, args);
-    keep(args[0], args[1]);
-    // The write that completes a declared Content-Length would hand the client its whole answer
-    // (and a reason to retry) before the record is completed: send it with end(), after storing.
-    if (!tooLarge && held === undefined && size >= Number(this.getHeader('content-length') ?? Number.NaN)) {
-      held = args;
-      return true;
-    }
-    return originalWrite.apply(this, args);
-  } as ServerResponse['write'];
-
-  const finishWith = (args: WriteArgs): ServerResponse => {
-    if (held) originalWrite.apply(response, held);
-    held = undefined;
-    return originalEnd.apply(response, args);
-  };
-
-  response.end = function end(this: ServerResponse, ...args: WriteArgs) {
-    if (ended || failed) return finishWith(args);
-    ended = true;
-    keep(args[0], args[1]);
-    if (tooLarge) return finishWith(args);
-    const captured: CapturedResponse = {
-      status: this.statusCode,
-      headers: headerPairs(this.getHeaders()),
-      body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-    };
-    execution.finish(captured).then(() => finishWith(args));
-    return this;
-  } as ServerResponse['end'];
-
-  return {
-    get ended() {
-      return ended;
-    },
-    fail(error: unknown) {
-      if (ended || failed) return;
-      failed = true;
-      void execution.abandon('error', { error, status: 500 });
-      if (response.headersSent) {
-        response.destroy();
-        return;
-      }
-      for (const name of response.getHeaderNames()) response.removeHeader(name);
-      response.setHeader('content-type', 'text/plain; charset=utf-8');
-      originalWriteHead.call(response, 500);
-      originalEnd.call(response, 'Internal Server Error');
-    },
-  };
-}
-
-function setAll(response: ServerResponse, headers: OutgoingHttpHeaders | readonly unknown[]): void {
-  if (!Array.isArray(headers)) {
-    for (const [name, value] of Object.entries(headers as OutgoingHttpHeaders)) {
-      if (value !== undefined) response.setHeader(name, value);
-    }
-    return;
-  }
-  // Either [[name, value], …] or the flat [name, value, name, value, …] form.
-  const pairs: Array<[string, string]> = Array.isArray(headers[0])
-    ? (headers as Array<[string, string]>)
-    : Array.from({ length: headers.length / 2 }, (_, i) => [
-        String(headers[2 * i]),
-        String(headers[2 * i + 1]),
-      ]);
-  for (const [name, value] of groupHeaders(pairs)) response.setHeader(name, value);
 }

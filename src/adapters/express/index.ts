@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Decision, Idempotency } from '../../core/engine.js';
 import { needsBody } from '../../core/needs-body.js';
-import { captureResponse, nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
+import { nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
 import type { RouteOptions } from '../../core/options.js';
+import { captureResponse } from '../../core/response-capture.js';
 
 /**
  * The parts of Express's request that idemkit reads (any Express 4 or 5 request has them), and

@@ -2,15 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { catchError, defer, finalize, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
 import type { Decision, Idempotency, IdempotencyRoute } from '../../core/engine.js';
 import { needsBody } from '../../core/needs-body.js';
-import {
-  captureResponse,
-  groupHeaders,
-  nodeRequest,
-  requestBody,
-  sendResponse,
-} from '../../core/node-http.js';
+import { groupHeaders, nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
 import type { RouteOptions } from '../../core/options.js';
 import type { CapturedResponse } from '../../core/request.js';
+import { captureResponse } from '../../core/response-capture.js';
 
 /** `@Idempotent()` options for a controller or handler; `false` leaves it unguarded. */
 export type IdempotentOptions = RouteOptions | false;

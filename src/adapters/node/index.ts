@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Idempotency } from '../../core/engine.js';
-import { captureResponse, nodeRequest, readBody, sendResponse } from '../../core/node-http.js';
+import { nodeRequest, readBody, sendResponse } from '../../core/node-http.js';
 import type { RouteOptions } from '../../core/options.js';
+import { captureResponse } from '../../core/response-capture.js';
 
 /** The request a wrapped listener receives: the body has been read, and is here. */
 export interface IdempotentIncomingMessage extends IncomingMessage {
