@@ -10,7 +10,7 @@ import { resolveRouteOptions } from './options.js';
 import { problemResponse } from './problem.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
 import type { AcquireResult, IdempotencyRecord, IdempotencyStore } from './store.js';
-import { callStore, isThenable, withTimeout } from './store-call.js';
+import { callStore } from './store-call.js';
 
 /** What an adapter must do with a request. */
 export type Decision =
@@ -171,14 +171,13 @@ async function claim(
       };
       let result: AcquireResult;
       try {
-        const answer = store.acquire(candidate, at);
-        result = isThenable(answer)
-          ? await withTimeout('acquire', options.storeTimeout, answer).catch((error: unknown) => {
-              // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
-              answer.then((late) => late.acquired && store.release(storageKey, token)).catch(() => undefined);
-              throw error;
-            })
-          : answer;
+        result = await callStore(
+          'acquire',
+          options.storeTimeout,
+          () => store.acquire(candidate, at),
+          // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
+          (late) => late.then((landed) => landed.acquired && store.release(storageKey, token)).catch(nothing),
+        );
       } catch (error) {
         return storeFailure(context, options, trace, 'acquire', error);
       }

@@ -5,29 +5,29 @@ import type { Awaitable } from './store.js';
 /**
  * Run one store operation with a time limit. A timeout means "outcome unknown": the write may
  * still land later, which is why callers treat it like any other failure and fence with tokens.
+ * `onLate` receives the answer that timed out, for a caller that must undo it if it lands after all.
  * A synchronous answer is returned as it is (no timer, no promise): a store that answers at once
  * cannot be late, and this is the hot path of every request on the memory and SQLite stores.
  * Failures, synchronous or not, come back as a rejected promise of an `IdempotencyError`.
  */
-export function callStore<T>(operation: string, timeoutMs: number, run: () => Awaitable<T>): Awaitable<T> {
+export function callStore<T>(
+  operation: string,
+  timeoutMs: number,
+  run: () => Awaitable<T>,
+  onLate?: (late: Promise<T>) => void,
+): Awaitable<T> {
   let answer: Awaitable<T>;
   try {
     answer = run();
   } catch (error) {
     return Promise.reject(unavailable(operation, error));
   }
-  return isThenable(answer) ? withTimeout(operation, timeoutMs, Promise.resolve(answer)) : answer;
-}
-
-/** Any promise-like answer, not only native promises (some drivers bring their own). */
-export function isThenable<T>(value: Awaitable<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-/** `pending`, or a timeout error if it takes longer than `timeoutMs`. */
-export function withTimeout<T>(operation: string, timeoutMs: number, pending: Promise<T>): Promise<T> {
+  // Any promise-like answer, not only native promises (some drivers bring their own).
+  if (typeof (answer as { then?: unknown } | null)?.then !== 'function') return answer as T;
+  const pending = Promise.resolve(answer);
   return new Promise<T>((resolve, reject) => {
     const cancel = after(timeoutMs, () => {
+      onLate?.(pending);
       reject(
         new IdempotencyError(
           'idempotency-store-timeout',
