@@ -255,23 +255,20 @@ class Capture implements CaptureHooks {
 
   #keep(response: ServerResponse, chunk: unknown, encoding: unknown): void {
     if (this.#tooLarge || chunk === undefined || chunk === null || typeof chunk === 'function') return;
-    const bytes =
-      typeof chunk === 'string'
-        ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-        : Buffer.from(
-            (chunk as Uint8Array).buffer,
-            (chunk as Uint8Array).byteOffset,
-            (chunk as Uint8Array).byteLength,
-          );
-    this.#size += bytes.length;
+    const encoded = typeof chunk === 'string';
+    const bytes = encoded
+      ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      : (chunk as Uint8Array);
+    this.#size += bytes.byteLength;
     if (this.#size > this.#execution.maxResponseBytes) {
       this.#tooLarge = true;
       this.#chunks.length = 0;
       void this.#execution.abandon('too-large', { status: response.statusCode });
       return;
     }
-    // Copy: callers may reuse their buffers once write() returns.
-    this.#chunks.push(Buffer.from(bytes));
+    // Copy the caller's bytes: it may reuse its buffer once write() returns. A string's encoded
+    // bytes are ours already.
+    this.#chunks.push(encoded ? (bytes as Buffer) : Buffer.from(bytes));
   }
 }
 
