@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { memoryStore } from '../stores/memory/index.js';
 import { createIdempotency } from './engine.js';
 import { IdempotencyError } from './errors.js';
@@ -198,7 +199,6 @@ describe('duplicates waiting for an execution in the same process', () => {
     };
     return { store, counts };
   }
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('are handed the stored response without polling or reading the store again', async () => {
     const { store, counts } = countingStore();
