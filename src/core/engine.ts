@@ -289,20 +289,15 @@ async function nextChange(
   ms: number,
   watch: boolean,
 ): Promise<Settlement> {
+  const local = context.local.wait(storageKey, ms);
+  const { store } = context;
+  if (!watch || !store.watch) return local.settlement;
   const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const waits: Array<Promise<Settlement | undefined>> = [
-    context.local.next(storageKey, controller.signal),
-    new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), Math.max(ms, 1));
-    }),
-  ];
-  if (watch && context.store.watch)
-    waits.push(context.store.watch(storageKey, controller.signal).then(nothing, nothing));
   try {
-    return (await Promise.race(waits)) ?? {};
+    const changed = store.watch(storageKey, controller.signal).then(nothing, nothing);
+    return (await Promise.race([local.settlement, changed])) ?? {};
   } finally {
-    clearTimeout(timer);
+    local.cancel();
     controller.abort();
   }
 }

@@ -6,11 +6,23 @@ export interface Settlement {
   stored?: { fingerprint: string; response: StoredResponse };
 }
 
+/** A wait on one key in this process: `settlement` resolves once, with nothing when it timed out or was cancelled. */
+export interface LocalWait {
+  readonly settlement: Promise<Settlement>;
+  /** Stop waiting (resolves `settlement` with nothing if it is still pending). */
+  cancel(): void;
+}
+
+const nothing: Settlement = {};
+
 /**
  * The keys this process's own executions hold, and in-process wake-ups for them. Duplicates
  * usually reach the instance running the original (a client's retries reuse its connection), so
  * a waiter that finds the key held here needs neither polling nor the store's notifications: the
  * execution hands it the response it stored, and the waiter answers without another store read.
+ *
+ * A wait is a timer and a callback in a set: the hand-over runs in a burst (every duplicate of a
+ * key at once), so it allocates no AbortController or event listener per waiter.
  */
 export class LocalClaims {
   /** Storage key → the fencing token of this process's execution holding it. */
@@ -35,27 +47,29 @@ export class LocalClaims {
     for (const wake of waiters) wake(settlement);
   }
 
-  /** Resolves at the next settlement of `key` in this process, or with nothing when `signal` aborts. */
-  next(key: string, signal: AbortSignal): Promise<Settlement> {
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve({});
-      let waiters = this.#waiters.get(key);
-      if (!waiters) {
-        waiters = new Set();
-        this.#waiters.set(key, waiters);
-      }
-      const set = waiters;
-      const wake = (settlement: Settlement): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(settlement);
-      };
-      const onAbort = (): void => {
-        set.delete(wake);
-        if (set.size === 0 && this.#waiters.get(key) === set) this.#waiters.delete(key);
-        resolve({});
-      };
-      set.add(wake);
-      signal.addEventListener('abort', onAbort, { once: true });
+  /** Wait for the next settlement of `key` in this process, at most `ms`. */
+  wait(key: string, ms: number): LocalWait {
+    let waiters = this.#waiters.get(key);
+    if (!waiters) {
+      waiters = new Set();
+      this.#waiters.set(key, waiters);
+    }
+    const set = waiters;
+    let resolve!: (settlement: Settlement) => void;
+    const settlement = new Promise<Settlement>((done) => {
+      resolve = done;
     });
+    const wake = (outcome: Settlement): void => {
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const cancel = (): void => {
+      clearTimeout(timer);
+      if (set.delete(wake) && set.size === 0 && this.#waiters.get(key) === set) this.#waiters.delete(key);
+      resolve(nothing);
+    };
+    const timer = setTimeout(cancel, Math.max(ms, 1));
+    set.add(wake);
+    return { settlement, cancel };
   }
 }
