@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { memoryStore } from '../stores/memory/index.js';
-import { createIdempotency } from './engine.js';
+import type { Awaitable } from './awaitable.js';
+import { createIdempotency, type Decision } from './engine.js';
 import { IdempotencyError } from './errors.js';
 import type { IdempotencyEvent } from './events.js';
 import type { IdempotencyRequest } from './request.js';
@@ -274,5 +275,56 @@ describe('duplicates waiting for an execution in the same process', () => {
     const decision = await waiter;
     assert.equal(decision.type === 'respond' && Buffer.from(decision.response.body).toString(), 'slow');
     assert.ok(counts.get <= 8, `${counts.get} reads in 400 ms: one per lapsed lease at most`);
+  });
+});
+
+describe('begin() with a store that answers synchronously', () => {
+  const isPromise = (value: unknown): boolean => typeof (value as { then?: unknown })?.then === 'function';
+  /** The decision, asserting it came back at once rather than as a promise. */
+  const atOnce = (value: Awaitable<Decision>, what: string): Decision => {
+    assert.ok(!isPromise(value), `${what}: decided without a promise`);
+    return value as Decision;
+  };
+
+  it('decides a new key, a replay, a mismatch and a 409 without a promise', async () => {
+    const route = createIdempotency({ store: memoryStore(), wait: 0 }).route();
+    const first = atOnce(route.begin(request('sync')), 'a new key');
+    assert.ok(first.type === 'execute');
+    const inFlight = atOnce(route.begin(request('sync')), 'a duplicate with wait: 0');
+    assert.ok(inFlight.type === 'respond' && inFlight.response.status === 409);
+
+    await first.execution.finish({ status: 201, headers: [], body: Buffer.from('ok') });
+    const replayed = atOnce(route.begin(request('sync')), 'a replay');
+    assert.ok(replayed.type === 'respond' && replayed.response.status === 201);
+    const mismatch = atOnce(route.begin(request('sync', '{"other":1}')), 'a mismatch');
+    assert.ok(mismatch.type === 'respond' && mismatch.response.status === 422);
+  });
+
+  it('returns a promise when the store does, or when scope does', async () => {
+    const store = memoryStore();
+    const asyncStore = {
+      ...store,
+      acquire: async (...args: Parameters<typeof store.acquire>) => store.acquire(...args),
+    };
+    const viaAsyncStore = createIdempotency({ store: asyncStore }).route().begin(request('a'));
+    assert.ok(isPromise(viaAsyncStore));
+    assert.equal((await viaAsyncStore).type, 'execute');
+
+    const viaAsyncScope = createIdempotency({ store: memoryStore(), scope: async () => 'tenant' })
+      .route()
+      .begin(request('b'));
+    assert.ok(isPromise(viaAsyncScope));
+    assert.equal((await viaAsyncScope).type, 'execute');
+  });
+
+  it('a waiting duplicate still waits (a promise), and gets the response', async () => {
+    const route = createIdempotency({ store: memoryStore() }).route();
+    const first = atOnce(route.begin(request('w')), 'a new key');
+    assert.ok(first.type === 'execute');
+    const waiting = route.begin(request('w'));
+    assert.ok(isPromise(waiting));
+    await first.execution.finish({ status: 201, headers: [], body: Buffer.from('done') });
+    const answer = await waiting;
+    assert.ok(answer.type === 'respond' && Buffer.from(answer.response.body).toString() === 'done');
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type Awaitable, isPromiseLike } from './awaitable.js';
 import { type EngineContext, type KeyedTrace, reporter } from './engine-context.js';
 import { IdempotencyError } from './errors.js';
 import { Execution } from './execution.js';
@@ -24,8 +25,11 @@ export type Decision =
 /** One route's view of the engine, with its options resolved once. */
 export interface IdempotencyRoute {
   readonly options: ResolvedRouteOptions;
-  /** Decide what to do with a request. Throws only what the user's `scope` function throws. */
-  begin(request: IdempotencyRequest): Promise<Decision>;
+  /**
+   * Decide what to do with a request: synchronously when the store answers so and `scope` is
+   * synchronous (`await` it either way). Throws only what the user's `scope` function throws.
+   */
+  begin(request: IdempotencyRequest): Awaitable<Decision>;
 }
 
 /** The engine: create one per application and hand it to an adapter. */
@@ -90,7 +94,7 @@ export function createIdempotency(options: IdempotencyOptions): Idempotency {
 function createRoute(context: EngineContext, options: ResolvedRouteOptions): IdempotencyRoute {
   return {
     options,
-    async begin(request) {
+    begin(request) {
       if (!options.methods.has(request.method)) return pass;
       const startedAt = performance.now();
       const parsed = parseKeyHeader(request.header('idempotency-key'));
@@ -105,20 +109,26 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
       }
       if (parsed.type === 'invalid')
         return reject(request, startedAt, 'idempotency-key-invalid', parsed.detail);
-      const scope = options.scope ? await options.scope(request.native) : '';
-      if (typeof scope !== 'string') throw new TypeError('idemkit: the scope option must return a string');
-      const trace: KeyedTrace = {
-        method: request.method,
-        path: request.path,
-        key: parsed.key,
-        scope,
-        startedAt,
-      };
-      const storageKey = storageKeyOf(scope, request.method, request.path, parsed.key);
-      const fingerprint = fingerprintRequest(request, options.fingerprintHeaders);
-      return claim(context, options, trace, storageKey, fingerprint);
+      if (!options.scope) return keyed(request, parsed.key, '', startedAt);
+      const scope = options.scope(request.native);
+      return isPromiseLike(scope)
+        ? Promise.resolve(scope).then((tenant) => keyed(request, parsed.key, tenant, startedAt))
+        : keyed(request, parsed.key, scope, startedAt);
     },
   };
+
+  function keyed(
+    request: IdempotencyRequest,
+    key: string,
+    scope: unknown,
+    startedAt: number,
+  ): Awaitable<Decision> {
+    if (typeof scope !== 'string') throw new TypeError('idemkit: the scope option must return a string');
+    const trace: KeyedTrace = { method: request.method, path: request.path, key, scope, startedAt };
+    const storageKey = storageKeyOf(scope, request.method, request.path, key);
+    const fingerprint = fingerprintRequest(request, options.fingerprintHeaders);
+    return claim({ context, options, trace, storageKey, fingerprint }, performance.now() + options.wait);
+  }
 
   function reject(
     request: IdempotencyRequest,
@@ -136,98 +146,134 @@ function createRoute(context: EngineContext, options: ResolvedRouteOptions): Ide
   }
 }
 
+/** One keyed request on its way to a decision. */
+interface Claim {
+  context: EngineContext;
+  options: ResolvedRouteOptions;
+  trace: KeyedTrace;
+  storageKey: string;
+  fingerprint: string;
+}
+
 /**
- * Claim the key, or find out what to answer instead. A duplicate of an in-flight request waits
- * and then acts on what it finds: the original's response, a released key it may claim itself, or
- * a lapsed lease it may take over. While an execution in this process holds the key, the waiter
- * is handed its stored response directly; otherwise it is woken by the store's watch or by
- * capped polling.
+ * Claim the key, or find out what to answer instead. Most requests are decided by the first
+ * `acquire` (a new key, a replay, a mismatch), synchronously when the store answers so; only a
+ * duplicate of an in-flight request goes on to wait (see `waitForTurn`).
  */
-async function claim(
-  context: EngineContext,
-  options: ResolvedRouteOptions,
-  trace: KeyedTrace,
-  storageKey: string,
-  fingerprint: string,
-): Promise<Decision> {
-  const { store, now, report } = context;
-  const deadline = performance.now() + options.wait;
-  let waited = false;
+function claim(request: Claim, deadline: number): Awaitable<Decision> {
+  const token = randomUUID();
+  const acquired = acquire(request, token);
+  if (isPromiseLike(acquired)) {
+    return acquired.then(
+      (result) => afterAcquire(request, token, result, deadline),
+      (error: unknown) => storeFailure(request, 'acquire', error),
+    );
+  }
+  return afterAcquire(request, token, acquired, deadline);
+}
+
+function afterAcquire(
+  request: Claim,
+  token: string,
+  result: AcquireResult,
+  deadline: number,
+): Awaitable<Decision> {
+  if (result.acquired) return execute(request, token, result.record);
+  const verdict = judge(request, result.record, true, false, deadline);
+  return typeof verdict === 'string' ? waitForTurn(request, result.record, deadline) : verdict;
+}
+
+/** Try to claim the key with a new token. Store failures come back as a rejected promise. */
+function acquire(request: Claim, token: string): Awaitable<AcquireResult> {
+  const { context, options, storageKey, fingerprint } = request;
+  const { store, now } = context;
+  const at = now();
+  const candidate = {
+    key: storageKey,
+    fingerprint,
+    token,
+    createdAt: at,
+    leaseUntil: at + options.lease,
+    expiresAt: at + options.ttl,
+  };
+  return callStore(
+    'acquire',
+    options.storeTimeout,
+    () => store.acquire(candidate, at),
+    // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
+    (late) => late.then((landed) => landed.acquired && store.release(storageKey, token)).catch(nothing),
+  );
+}
+
+function execute(request: Claim, token: string, record: IdempotencyRecord): Decision {
+  const { context, options, trace, storageKey, fingerprint } = request;
+  context.local.hold(storageKey, token);
+  return {
+    type: 'execute',
+    execution: new Execution(context, options, trace, {
+      storageKey,
+      token,
+      fingerprint,
+      expiresAt: record.expiresAt,
+    }),
+  };
+}
+
+/**
+ * What a record the store returned means for this request: an answer, `'acquire'` (the key is
+ * free again, or its owner stopped renewing: claim it), or `'wait'` (its owner is working).
+ * `fromAcquire`: the store's `acquire` just returned it, so a lapsed lease it declined to take
+ * over is waited on, never spun on.
+ */
+function judge(
+  request: Claim,
+  record: IdempotencyRecord | null,
+  fromAcquire: boolean,
+  waited: boolean,
+  deadline: number,
+): Decision | 'acquire' | 'wait' {
+  if (record === null) return 'acquire';
+  const { context, trace, fingerprint } = request;
+  if (record.fingerprint !== fingerprint) {
+    const response = problemResponse(
+      'idempotency-key-reused',
+      'This Idempotency-Key was already used with a different request (method, path, query or body).',
+    );
+    context.report('mismatch', trace, { status: response.status });
+    return { type: 'respond', response };
+  }
+  if (record.state === 'completed') {
+    const stored = record.response;
+    if (!stored) return storeFailure(request, 'get', new Error('completed record has no response'));
+    context.report(waited ? 'waited' : 'replayed', trace, { status: stored.status });
+    return { type: 'respond', response: replay(stored, trace.key) };
+  }
+  if (record.leaseUntil <= context.now() && !fromAcquire) return 'acquire';
+  if (deadline - performance.now() <= 0) {
+    const response = problemResponse(
+      'idempotency-key-in-flight',
+      'A request with this Idempotency-Key is still being processed. Retry later with the same key.',
+      1,
+    );
+    context.report('conflict', trace, { status: response.status });
+    return { type: 'respond', response };
+  }
+  return 'wait';
+}
+
+/**
+ * A duplicate of an in-flight request waits, then acts on what it finds: the original's response,
+ * a released key it may claim itself, or a lapsed lease it may take over. While an execution in
+ * this process holds the key, the waiter is handed its stored response directly; otherwise it is
+ * woken by the store's watch or by capped polling.
+ */
+async function waitForTurn(request: Claim, inFlight: IdempotencyRecord, deadline: number): Promise<Decision> {
+  const { context, options, trace, storageKey, fingerprint } = request;
+  const { store, now } = context;
+  let record = inFlight;
   let pollMs = firstPollMs;
-  let record: IdempotencyRecord | null = null;
-  let fromAcquire = false;
   for (;;) {
-    fromAcquire = record === null;
-    if (record === null) {
-      const at = now();
-      const token = randomUUID();
-      const candidate = {
-        key: storageKey,
-        fingerprint,
-        token,
-        createdAt: at,
-        leaseUntil: at + options.lease,
-        expiresAt: at + options.ttl,
-      };
-      let result: AcquireResult;
-      try {
-        result = await callStore(
-          'acquire',
-          options.storeTimeout,
-          () => store.acquire(candidate, at),
-          // Outcome unknown: if the claim lands after all, give it back so the retry need not wait out a lease.
-          (late) => late.then((landed) => landed.acquired && store.release(storageKey, token)).catch(nothing),
-        );
-      } catch (error) {
-        return storeFailure(context, options, trace, 'acquire', error);
-      }
-      if (result.acquired) {
-        context.local.hold(storageKey, token);
-        return {
-          type: 'execute',
-          execution: new Execution(context, options, trace, {
-            storageKey,
-            token,
-            fingerprint,
-            expiresAt: result.record.expiresAt,
-          }),
-        };
-      }
-      record = result.record;
-    }
-
-    if (record.fingerprint !== fingerprint) {
-      const response = problemResponse(
-        'idempotency-key-reused',
-        'This Idempotency-Key was already used with a different request (method, path, query or body).',
-      );
-      report('mismatch', trace, { status: response.status });
-      return { type: 'respond', response };
-    }
-    if (record.state === 'completed') {
-      const stored = record.response;
-      if (!stored)
-        return storeFailure(context, options, trace, 'get', new Error('completed record has no response'));
-      report(waited ? 'waited' : 'replayed', trace, { status: stored.status });
-      return { type: 'respond', response: replay(stored, trace.key) };
-    }
-    // The owner stopped renewing: take over, unless acquire just declined to (then wait, never spin).
-    if (record.leaseUntil <= now() && !fromAcquire) {
-      record = null;
-      continue;
-    }
-
     const remaining = deadline - performance.now();
-    if (remaining <= 0) {
-      const response = problemResponse(
-        'idempotency-key-in-flight',
-        'A request with this Idempotency-Key is still being processed. Retry later with the same key.',
-        1,
-      );
-      report('conflict', trace, { status: response.status });
-      return { type: 'respond', response };
-    }
-    waited = true;
     let settlement: Settlement;
     if (context.local.holds(storageKey, record.token)) {
       // Our own execution holds the key and will hand over its outcome: no polling. Look at the
@@ -243,14 +289,30 @@ async function claim(
       pollMs = Math.min(maxPollMs, pollMs * 2);
     }
     if (settlement.stored?.fingerprint === fingerprint) {
-      report('waited', trace, { status: settlement.stored.response.status });
+      context.report('waited', trace, { status: settlement.stored.response.status });
       return { type: 'respond', response: replay(settlement.stored.response, trace.key) };
     }
+    let found: IdempotencyRecord | null;
     try {
-      record = await callStore('get', options.storeTimeout, () => store.get(storageKey, now()));
+      found = await callStore('get', options.storeTimeout, () => store.get(storageKey, now()));
     } catch (error) {
-      return storeFailure(context, options, trace, 'get', error);
+      return storeFailure(request, 'get', error);
     }
+    let verdict = judge(request, found, false, true, deadline);
+    while (verdict === 'acquire') {
+      const token = randomUUID();
+      let result: AcquireResult;
+      try {
+        result = await acquire(request, token);
+      } catch (error) {
+        return storeFailure(request, 'acquire', error);
+      }
+      if (result.acquired) return execute(request, token, result.record);
+      found = result.record;
+      verdict = judge(request, found, true, true, deadline);
+    }
+    if (verdict !== 'wait') return verdict;
+    record = found as IdempotencyRecord;
   }
 }
 
@@ -262,15 +324,9 @@ function replay(response: CapturedResponse, key: string): CapturedResponse {
   };
 }
 
-function storeFailure(
-  context: EngineContext,
-  options: ResolvedRouteOptions,
-  trace: KeyedTrace,
-  operation: string,
-  error: unknown,
-): Decision {
-  context.report('store-error', trace, { reason: operation, error });
-  if (options.onStoreError === 'open') return pass;
+function storeFailure(request: Claim, operation: string, error: unknown): Decision {
+  request.context.report('store-error', request.trace, { reason: operation, error });
+  if (request.options.onStoreError === 'open') return pass;
   const response = problemResponse(
     'idempotency-store-unavailable',
     'The idempotency store is unavailable, so this request was not processed. Retry with the same key.',

@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Awaitable } from './awaitable.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
 
 /**
@@ -22,21 +23,23 @@ export type RawBodyCarrier = IncomingMessage & { rawBody?: unknown };
 /**
  * The body for the fingerprint. Raw bytes when they can be had: kept on `holder.rawBody` (by
  * idemkit, a body parser or the framework; `holder` is the request unless the framework wraps it),
- * or still unread on the stream, in which case they are read here and left on `holder.rawBody`.
- * Otherwise a body parser consumed the stream, and its result (`parsed`) stands in for the bytes.
+ * or still unread on the stream, in which case they are read here (the only case that returns a
+ * promise) and left on `holder.rawBody`. Otherwise a body parser consumed the stream, and its
+ * result (`parsed`) stands in for the bytes.
  */
-export async function requestBody(
+export function requestBody(
   request: IncomingMessage,
   parsed: unknown,
   holder: { rawBody?: unknown } = request as RawBodyCarrier,
-): Promise<IdempotencyRequest['body']> {
+): Awaitable<IdempotencyRequest['body']> {
   const kept = holder.rawBody;
   if (kept instanceof Uint8Array) return kept;
   if (typeof kept === 'string') return Buffer.from(kept, 'utf8');
   if (!request.readableDidRead && !request.readableEnded) {
-    const bytes = await readBody(request);
-    holder.rawBody = bytes;
-    return bytes;
+    return readBody(request).then((bytes) => {
+      holder.rawBody = bytes;
+      return bytes;
+    });
   }
   // A Buffer "parsed" body is the bytes themselves (a raw-body parser); anything else is a value.
   if (parsed instanceof Uint8Array) return parsed;

@@ -1,6 +1,6 @@
+import { type Awaitable, isPromiseLike } from './awaitable.js';
 import { after } from './deadlines.js';
 import { IdempotencyError } from './errors.js';
-import type { Awaitable } from './store.js';
 
 /**
  * Run one store operation with a time limit. A timeout means "outcome unknown": the write may
@@ -22,8 +22,7 @@ export function callStore<T>(
   } catch (error) {
     return Promise.reject(unavailable(operation, error));
   }
-  // Any promise-like answer, not only native promises (some drivers bring their own).
-  if (typeof (answer as { then?: unknown } | null)?.then !== 'function') return answer as T;
+  if (!isPromiseLike(answer)) return answer;
   const pending = Promise.resolve(answer);
   return new Promise<T>((resolve, reject) => {
     const cancel = after(timeoutMs, () => {

@@ -10,11 +10,11 @@
  * race is never an exception: it is a return value.
  */
 
-/**
- * A store may answer synchronously (an in-process map, better-sqlite3): the engine then skips the
- * timeout and promise it wraps around asynchronous calls. Callers outside the engine just `await`.
- */
-export type Awaitable<T> = T | Promise<T>;
+import type { Awaitable } from './awaitable.js';
+
+// A store may answer synchronously (an in-process map, better-sqlite3): the engine then skips the
+// timeout and promise it wraps around asynchronous calls.
+export type { Awaitable };
 
 /** A response as captured from a handler and replayed to retries. */
 export interface StoredResponse {

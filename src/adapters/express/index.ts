@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Awaitable, isPromiseLike } from '../../core/awaitable.js';
 import type { Decision, Idempotency } from '../../core/engine.js';
 import { needsBody } from '../../core/needs-body.js';
 import { nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
@@ -62,28 +63,45 @@ export function idempotency<Request = ExpressRequest>(
   const route = engine.route(routeOptions);
 
   return function idempotencyMiddleware(request, response, next) {
-    decide(request).then(
-      (decision) => {
-        if (decision.type === 'pass') return next();
-        if (decision.type === 'respond') return sendResponse(response, decision.response);
-        const { execution } = decision;
-        const capture = captureResponse(response, execution);
-        response.once('close', () => {
-          // The client is gone before the handler answered. Express cannot say whether the
-          // handler still works, so stop renewing: the lease lapses unless it answers in time.
-          if (!capture.ended) execution.stopRenewing();
-        });
-        next();
-      },
+    let decision: Awaitable<Decision>;
+    try {
+      decision = decide(request);
+    } catch (error) {
+      return next(error);
+    }
+    if (isPromiseLike(decision)) {
       // The client went away while sending, or the user's scope() threw: Express's error handling answers.
-      (error: unknown) => next(error),
-    );
+      decision.then((settled) => act(settled, response, next), next);
+    } else {
+      act(decision, response, next);
+    }
   };
 
-  async function decide(request: ExpressRequest): Promise<Decision> {
-    const body = needsBody(route, request.method, request.headers['idempotency-key'] !== undefined)
-      ? await requestBody(request, (request as { body?: unknown }).body)
-      : undefined;
-    return route.begin(nodeRequest(request, body, request, request.originalUrl ?? request.url));
+  // Synchronous when the body is at hand and the store answers at once (memory, SQLite).
+  function decide(request: ExpressRequest): Awaitable<Decision> {
+    const url = request.originalUrl ?? request.url;
+    if (!needsBody(route, request.method, request.headers['idempotency-key'] !== undefined))
+      return route.begin(nodeRequest(request, undefined, request, url));
+    const body = requestBody(request, (request as { body?: unknown }).body);
+    return isPromiseLike(body)
+      ? body.then((bytes) => route.begin(nodeRequest(request, bytes, request, url)))
+      : route.begin(nodeRequest(request, body, request, url));
+  }
+}
+
+function act(decision: Decision, response: ServerResponse, next: ExpressNext): void {
+  if (decision.type === 'pass') {
+    next();
+  } else if (decision.type === 'respond') {
+    sendResponse(response, decision.response);
+  } else {
+    const { execution } = decision;
+    const capture = captureResponse(response, execution);
+    response.once('close', () => {
+      // The client is gone before the handler answered. Express cannot say whether the
+      // handler still works, so stop renewing: the lease lapses unless it answers in time.
+      if (!capture.ended) execution.stopRenewing();
+    });
+    next();
   }
 }
