@@ -45,6 +45,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
     for (const listener of listeners) listener();
   }
 
+  /**
+   * A copy for the caller, so nothing it does reaches the store. Written out, not spread: every
+   * record then has one shape, which keeps this and the engine's reads of it monomorphic.
+   */
+  function snapshot(record: IdempotencyRecord): IdempotencyRecord {
+    return {
+      key: record.key,
+      fingerprint: record.fingerprint,
+      state: record.state,
+      token: record.token,
+      leaseUntil: record.leaseUntil,
+      expiresAt: record.expiresAt,
+      createdAt: record.createdAt,
+      response: record.response,
+    };
+  }
+
   function ownedInFlight(key: string, token: string): IdempotencyRecord | undefined {
     const record = records.get(key);
     return record?.state === 'in-flight' && record.token === token ? record : undefined;
@@ -74,17 +91,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
           existing.state === 'in-flight' &&
           existing.leaseUntil <= now &&
           existing.fingerprint === candidate.fingerprint;
-        if (!takeover) return { acquired: false, record: { ...existing } };
+        if (!takeover) return { acquired: false, record: snapshot(existing) };
         existing.token = candidate.token;
         existing.leaseUntil = candidate.leaseUntil;
         changed(candidate.key);
-        return { acquired: true, record: { ...existing } };
+        return { acquired: true, record: snapshot(existing) };
       }
       if (existing) records.delete(candidate.key);
       makeRoom(now);
-      const record: IdempotencyRecord = { ...candidate, state: 'in-flight' };
+      const record: IdempotencyRecord = {
+        key: candidate.key,
+        fingerprint: candidate.fingerprint,
+        state: 'in-flight',
+        token: candidate.token,
+        leaseUntil: candidate.leaseUntil,
+        expiresAt: candidate.expiresAt,
+        createdAt: candidate.createdAt,
+        response: undefined,
+      };
       records.set(candidate.key, record);
-      return { acquired: true, record: { ...record } };
+      return { acquired: true, record: snapshot(record) };
     },
 
     complete(key: string, token: string, response: StoredResponse, expiresAt: number): boolean {
@@ -118,7 +144,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
 
     get(key: string, now: number): IdempotencyRecord | null {
       const record = records.get(key);
-      return record && record.expiresAt > now ? { ...record } : null;
+      return record && record.expiresAt > now ? snapshot(record) : null;
     },
 
     purgeExpired(now: number): number {
