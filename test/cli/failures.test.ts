@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { sendOk } from '../../src/testing/index.js';
 import { close, listen } from '../helpers/listen.js';
-import { type CliResult, isOneLine, repoRoot, runCli, startCli } from './cli-process.js';
+import { type CliResult, isOneLine, repoRoot, runCli, startCli, waitFor } from './cli-process.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'idemkit-cli-failures-'));
 after(() => rmSync(temp, { recursive: true, force: true }));
@@ -166,7 +166,11 @@ describe('idemkit failure modes: one clear line, non-zero exit', () => {
       }
       const passed = await sendOk(proxy.url, { method: 'GET', path: '/health' });
       assert.equal(passed.status, 502);
-      const errors = proxy.logs().filter((line) => line.msg === 'upstream unreachable');
+      // The log travels by pipe, the response by socket: the line may arrive after the response.
+      const unreachable = () => proxy.logs().filter((line) => line.msg === 'upstream unreachable');
+      await waitFor(() => unreachable().length >= 3, 'the third "upstream unreachable" line');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const errors = unreachable();
       assert.equal(errors.length, 3);
       assert.equal(errors[0]!.level, 'error');
     } finally {
