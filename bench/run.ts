@@ -4,6 +4,7 @@
  * and bench/results/chart.svg; other runs write bench/results/<quick|partial|profile>.json and
  * print their table. See `npm run bench -- --help`.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildServer, removeBuild } from './harness/build.js';
@@ -31,6 +32,11 @@ async function main(): Promise<void> {
   if (settings.profileDir) mkdirSync(settings.profileDir, { recursive: true });
 
   const started = performance.now();
+  // Every thread of the harness, autocannon's included, off the server's CPU.
+  if (settings.pin)
+    execFileSync('taskset', ['-a', '-p', '-c', settings.pin.harness, String(process.pid)], {
+      stdio: 'ignore',
+    });
   settings.serverEntry = buildServer();
   // Interrupted: the server child sees its IPC channel close and exits on its own.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

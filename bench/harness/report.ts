@@ -52,7 +52,9 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     `- Command: \`${document.command}\` (wall time ${formatDuration(document.wallTimeSeconds)})`,
     `- Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, ${machine.os}`,
     `- Node ${machine.node}; ${machine.postgres}; ${machine.redis}; ${machine.sqlite}`,
-    '- Load generator, server under test and database servers share these CPUs (all on 127.0.0.1).',
+    settings.pin
+      ? `- The server under test runs on CPU ${settings.pin.server} only and the harness with its load generator on CPU ${settings.pin.harness} (\`taskset\`), so neither takes the other's CPU mid-measurement; database servers run on any CPU (all on 127.0.0.1).`
+      : '- Load generator, server under test and database servers share these CPUs (all on 127.0.0.1).',
     `- The machine was shared with other work: before each measurement the harness waits for the CPUs to be idle, and it measures again (up to ${settings.maxAttempts} times, keeping the least disturbed) when other processes took more than ${settings.maxOtherCpu} CPUs. ${disturbance(document)}`,
     '',
     '![Throughput relative to bare](bench/results/chart.svg)',

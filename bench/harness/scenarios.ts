@@ -103,6 +103,7 @@ export async function runScenario(
     variant,
     responseBytes: spec.responseBytes,
     cpuProfileDir: profileDir,
+    cpus: settings.pin?.server,
   });
   try {
     const large = spec.responseBytes > 0;

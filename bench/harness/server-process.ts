@@ -10,6 +10,8 @@ export interface ServerProcessOptions {
   responseBytes: number;
   /** Write a V8 CPU profile of the server into this directory when it exits. */
   cpuProfileDir?: string;
+  /** Run the server on these CPUs only (a `taskset -c` list), from its first instruction. */
+  cpus?: string;
 }
 
 /**
@@ -28,8 +30,11 @@ export class ServerProcess {
 
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const execArgv = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
+    // Pinned: taskset execs node, which inherits the IPC channel, so every thread starts pinned.
+    const pinned = options.cpus ? ['-c', options.cpus, process.execPath] : [];
     const child = fork(options.entry, [options.variant], {
-      execArgv,
+      ...(options.cpus ? { execPath: 'taskset' } : {}),
+      execArgv: [...pinned, ...execArgv],
       env: { ...process.env, NODE_ENV: 'production', BENCH_RESPONSE_BYTES: String(options.responseBytes) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type VariantName, variantNames } from '../shared/protocol.js';
 import { type ScenarioName, scenarioNames } from './scenarios.js';
@@ -25,6 +27,12 @@ export interface Settings {
   maxOtherCpu: number;
   /** … up to this many times in all. */
   maxAttempts: number;
+  /**
+   * CPU affinity: the server under test on one CPU, the harness (and its load generator) on the
+   * others, so neither steals the other's CPU mid-measurement; database servers still float.
+   * Undefined when unpinned (`--unpinned`, one CPU, or no `taskset`).
+   */
+  pin: { server: string; harness: string } | undefined;
   /** The compiled server (set by the harness after building it). */
   serverEntry: string;
   /** Directory for `--cpu-prof` output of every server, when profiling. */
@@ -43,6 +51,8 @@ const usage = `npm run bench -- [options]
   --variants a,b          subset of: ${variantNames.join(', ')}
   --scenarios a,b         subset of: ${scenarioNames.join(', ')}
   --profile               run every server under --cpu-prof, summarize its hottest functions
+  --unpinned              let the server and the load generator share every CPU (default: the
+                          server on the last CPU, the harness on the others, via taskset)
   --report-only           rebuild BENCHMARKS.md and the chart from bench/results/full.json`;
 
 export function parseSettings(argv: string[], profileDir: string): Settings {
@@ -57,6 +67,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
       variants: { type: 'string' },
       scenarios: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      unpinned: { type: 'boolean', default: false },
       'report-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -89,6 +100,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
     scenarios,
     maxOtherCpu: 0.2,
     maxAttempts: quick ? 2 : 4,
+    pin: values.unpinned ? undefined : cpuPinning(),
     serverEntry: '',
     profileDir: values.profile ? profileDir : undefined,
     complete: false,
@@ -102,6 +114,18 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
     variants.length === variantNames.length &&
     scenarios.length === scenarioNames.length;
   return settings;
+}
+
+/** The last CPU for the server, the rest for the harness; undefined where that cannot be done. */
+function cpuPinning(): Settings['pin'] {
+  const cpus = availableParallelism();
+  if (cpus < 2) return undefined;
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  return { server: String(cpus - 1), harness: cpus === 2 ? '0' : `0-${cpus - 2}` };
 }
 
 function number(value: string | undefined, fallback: number): number {
