@@ -317,6 +317,21 @@ describe('begin() with a store that answers synchronously', () => {
     assert.equal((await viaAsyncScope).type, 'execute');
   });
 
+  it('stores a finished response without a promise, so the next request replays it at once', () => {
+    const route = createIdempotency({ store: memoryStore() }).route();
+    const first = atOnce(route.begin(request('f')), 'a new key');
+    assert.ok(first.type === 'execute');
+    const finished = first.execution.finish({ status: 201, headers: [], body: Buffer.from('stored') });
+    assert.ok(!isPromise(finished), 'finish() with a synchronous store');
+    const replayed = atOnce(route.begin(request('f')), 'the replay');
+    assert.ok(replayed.type === 'respond' && Buffer.from(replayed.response.body).toString() === 'stored');
+
+    const second = atOnce(route.begin(request('g')), 'another key');
+    assert.ok(second.type === 'execute');
+    assert.ok(!isPromise(second.execution.abandon('error')), 'abandon() with a synchronous store');
+    assert.equal(atOnce(route.begin(request('g')), 'the released key').type, 'execute');
+  });
+
   it('a waiting duplicate still waits (a promise), and gets the response', async () => {
     const route = createIdempotency({ store: memoryStore() }).route();
     const first = atOnce(route.begin(request('w')), 'a new key');

@@ -1,8 +1,10 @@
+import { type Awaitable, isPromiseLike } from './awaitable.js';
 import { after } from './deadlines.js';
 import type { EngineContext, KeyedTrace } from './engine-context.js';
 import type { ResolvedRouteOptions } from './options.js';
 import { replayableHeaders } from './replay-headers.js';
 import type { CapturedResponse } from './request.js';
+import type { StoredResponse } from './store.js';
 import { callStore } from './store-call.js';
 
 export type AbandonReason = 'error' | 'too-large' | 'aborted';
@@ -52,36 +54,33 @@ export class Execution {
     this.#scheduleRenewal();
   }
 
-  /** The handler answered: store the response if policy says so, else release the key. */
-  async finish(response: CapturedResponse): Promise<void> {
+  /**
+   * The handler answered: store the response if policy says so, else release the key. Settled
+   * at once (no promise) when the store answers synchronously.
+   */
+  finish(response: CapturedResponse): Awaitable<void> {
     if (!this.#settle()) return;
     const { status } = response;
     if (!this.#options.storeResponse(status)) return this.#release('status', status);
     if (response.body.length > this.maxResponseBytes) return this.#release('too-large', status);
-    const { store, report, local } = this.#context;
+    const { store, report } = this.#context;
     const record = { status, headers: replayableHeaders(response.headers), body: response.body };
-    let stored = false;
-    try {
-      stored = await callStore('complete', this.#options.storeTimeout, () =>
-        store.complete(this.#storageKey, this.#token, record, this.#expiresAt),
-      );
-      if (!stored) report('lease-lost', this.#trace, { status });
-    } catch (error) {
-      // The lease now lapses unrenewed, so a later retry runs again: the store could not say otherwise.
-      report('store-error', this.#trace, { reason: 'complete', error });
-    }
-    // Waiters in this process get what was stored without reading it back; the record is not
-    // written to again, so sharing it is safe (replays copy the header list).
-    local.settle(
-      this.#storageKey,
-      this.#token,
-      stored ? { stored: { fingerprint: this.#fingerprint, response: record } } : {},
+    const stored = callStore('complete', this.#options.storeTimeout, () =>
+      store.complete(this.#storageKey, this.#token, record, this.#expiresAt),
     );
-    report('executed', this.#trace, { status, stored });
+    if (!isPromiseLike(stored)) return this.#completed(record, stored);
+    return stored.then(
+      (completed) => this.#completed(record, completed),
+      (error: unknown) => {
+        // The lease now lapses unrenewed, so a later retry runs again: the store could not say otherwise.
+        report('store-error', this.#trace, { reason: 'complete', error });
+        this.#completed(record, null);
+      },
+    );
   }
 
   /** The handler failed, or its response cannot be stored: release the key so a retry runs again. */
-  async abandon(reason: AbandonReason, details: { status?: number; error?: unknown } = {}): Promise<void> {
+  abandon(reason: AbandonReason, details: { status?: number; error?: unknown } = {}): Awaitable<void> {
     if (!this.#settle()) return;
     return this.#release(reason, details.status, details.error);
   }
@@ -108,19 +107,43 @@ export class Execution {
     return true;
   }
 
-  async #release(reason: string, status?: number, error?: unknown): Promise<void> {
-    const { store, report, local } = this.#context;
+  #release(reason: string, status?: number, error?: unknown): Awaitable<void> {
+    const { store, report } = this.#context;
     report('executed', this.#trace, { status, stored: false });
     report('not-stored', this.#trace, { status, reason, error });
-    try {
-      const released = await callStore('release', this.#options.storeTimeout, () =>
-        store.release(this.#storageKey, this.#token),
-      );
-      if (!released) report('lease-lost', this.#trace, { status });
-    } catch (storeError) {
-      report('store-error', this.#trace, { reason: 'release', error: storeError });
-    }
-    local.settle(this.#storageKey, this.#token, {});
+    const released = callStore('release', this.#options.storeTimeout, () =>
+      store.release(this.#storageKey, this.#token),
+    );
+    if (!isPromiseLike(released)) return this.#released(released, status);
+    return released.then(
+      (done) => this.#released(done, status),
+      (storeError: unknown) => {
+        report('store-error', this.#trace, { reason: 'release', error: storeError });
+        this.#released(null, status);
+      },
+    );
+  }
+
+  /**
+   * After `complete`: true (stored), false (a takeover owns the key now) or null (the store
+   * failed, reported already). Waiters in this process get what was stored without reading it
+   * back; the record is not written to again, so sharing it is safe (replays copy the header list).
+   */
+  #completed(record: StoredResponse, stored: boolean | null): void {
+    const { report, local } = this.#context;
+    if (stored === false) report('lease-lost', this.#trace, { status: record.status });
+    local.settle(
+      this.#storageKey,
+      this.#token,
+      stored ? { stored: { fingerprint: this.#fingerprint, response: record } } : {},
+    );
+    report('executed', this.#trace, { status: record.status, stored: stored === true });
+  }
+
+  /** After `release`: true, false (a takeover owns the key now) or null (the store failed, reported already). */
+  #released(released: boolean | null, status: number | undefined): void {
+    if (released === false) this.#context.report('lease-lost', this.#trace, { status });
+    this.#context.local.settle(this.#storageKey, this.#token, {});
   }
 
   async #renew(): Promise<void> {

@@ -216,6 +216,61 @@ describe('captureResponse through ServerResponse.prototype', () => {
   });
 });
 
+describe('captureResponse with an execution that settles at once', () => {
+  it("ends the response inside the handler's own end() call", async () => {
+    const finished: CapturedResponse[] = [];
+    const execution = {
+      echoHeaders: [],
+      maxResponseBytes: 1024,
+      finish: (response: CapturedResponse) => {
+        finished.push(response);
+      },
+      abandon: () => undefined,
+    } as unknown as Execution;
+    let endedInCall: boolean | undefined;
+    const { url, server } = await serve((_req, res) => {
+      captureResponse(res, execution);
+      res.end('now');
+      endedInCall = res.writableEnded;
+    });
+    try {
+      const answer = await get(url);
+      assert.equal(answer.body, 'now');
+      assert.equal(finished.length, 1);
+      assert.equal(endedInCall, true, 'a synchronous finish leaves nothing to wait for');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('holds end() back while the execution stores asynchronously', async () => {
+    let release!: () => void;
+    const execution = {
+      echoHeaders: [],
+      maxResponseBytes: 1024,
+      finish: () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      abandon: () => undefined,
+    } as unknown as Execution;
+    let endedInCall: boolean | undefined;
+    const { url, server } = await serve((_req, res) => {
+      captureResponse(res, execution);
+      res.end('later');
+      endedInCall = res.writableEnded;
+      setTimeout(() => release(), 20);
+    });
+    try {
+      const answer = await get(url);
+      assert.equal(answer.body, 'later');
+      assert.equal(endedInCall, false);
+    } finally {
+      await close(server);
+    }
+  });
+});
+
 describe('headerPairs', () => {
   it('flattens repeated values, stringifies numbers and skips undefined, in insertion order', () => {
     const response = new ServerResponse(new IncomingMessage(new Socket()));

@@ -1,4 +1,5 @@
 import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { isPromiseLike } from './awaitable.js';
 import type { Execution } from './execution.js';
 import { groupHeaders, headerPairs } from './node-http.js';
 import type { CapturedResponse } from './request.js';
@@ -243,7 +244,10 @@ class Capture implements CaptureHooks {
       headers: this.#headers ?? headerPairs(response.getHeaders()),
       body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
     };
-    this.#execution.finish(captured).then(() => this.#finishWith(response, args));
+    // With a synchronous store the response is stored by now, and ends in this same call.
+    const stored = this.#execution.finish(captured);
+    if (!isPromiseLike(stored)) return this.#finishWith(response, args);
+    stored.then(() => this.#finishWith(response, args));
     return response;
   }
 

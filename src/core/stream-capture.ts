@@ -44,7 +44,9 @@ export function captureStream(source: Readable, execution: Execution, head: Stre
       if (settled) return callback();
       settled = true;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      execution.finish({ status: head.status, headers: head.headers, body }).then(() => callback());
+      Promise.resolve(execution.finish({ status: head.status, headers: head.headers, body })).then(() =>
+        callback(),
+      );
     },
   });
 

@@ -113,7 +113,9 @@ export class IdempotencyInterceptor {
         raw.once('close', giveUpIfUnanswered);
         return next.handle().pipe(
           catchError((error: unknown) =>
-            defer(() => execution.abandon('error', { error })).pipe(mergeMap(() => throwError(() => error))),
+            defer(async () => execution.abandon('error', { error })).pipe(
+              mergeMap(() => throwError(() => error)),
+            ),
           ),
           finalize(() => {
             running = false;
