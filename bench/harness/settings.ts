@@ -30,7 +30,8 @@ export interface Settings {
   /**
    * CPU affinity: the server under test on one CPU, the harness (and its load generator) on the
    * others, so neither steals the other's CPU mid-measurement; database servers still float.
-   * Undefined when unpinned (`--unpinned`, one CPU, or no `taskset`).
+   * Off by default (`--pin` turns it on; needs two CPUs and `taskset`): confined to fixed CPUs,
+   * the database variants lose more than bare does (see bench/findings.md).
    */
   pin: { server: string; harness: string } | undefined;
   /** The compiled server (set by the harness after building it). */
@@ -51,8 +52,8 @@ const usage = `npm run bench -- [options]
   --variants a,b          subset of: ${variantNames.join(', ')}
   --scenarios a,b         subset of: ${scenarioNames.join(', ')}
   --profile               run every server under --cpu-prof, summarize its hottest functions
-  --unpinned              let the server and the load generator share every CPU (default: the
-                          server on the last CPU, the harness on the others, via taskset)
+  --pin                   the server on the last CPU, the harness and its load generator on the
+                          others (taskset); by default every process may use every CPU
   --report-only           rebuild BENCHMARKS.md and the chart from bench/results/full.json`;
 
 export function parseSettings(argv: string[], profileDir: string): Settings {
@@ -67,7 +68,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
       variants: { type: 'string' },
       scenarios: { type: 'string' },
       profile: { type: 'boolean', default: false },
-      unpinned: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       'report-only': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -100,7 +101,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
     scenarios,
     maxOtherCpu: 0.2,
     maxAttempts: quick ? 2 : 4,
-    pin: values.unpinned ? undefined : cpuPinning(),
+    pin: values.pin ? cpuPinning() : undefined,
     serverEntry: '',
     profileDir: values.profile ? profileDir : undefined,
     complete: false,
@@ -116,14 +117,14 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
   return settings;
 }
 
-/** The last CPU for the server, the rest for the harness; undefined where that cannot be done. */
+/** The last CPU for the server, the rest for the harness. */
 function cpuPinning(): Settings['pin'] {
   const cpus = availableParallelism();
-  if (cpus < 2) return undefined;
+  if (cpus < 2) throw new Error(`--pin needs at least two CPUs (this machine has ${cpus})\n${usage}`);
   try {
     execFileSync('taskset', ['--version'], { stdio: 'ignore' });
   } catch {
-    return undefined;
+    throw new Error(`--pin needs taskset (util-linux)\n${usage}`);
   }
   return { server: String(cpus - 1), harness: cpus === 2 ? '0' : `0-${cpus - 2}` };
 }
