@@ -31,6 +31,13 @@ describe('parseStoreUrl', () => {
       display: 'postgresql://user:***@db.internal:5433/app?sslmode=require',
       table: 'billing.keys',
     });
+    assert.deepEqual(parseStoreUrl('postgres://db/app?prepare=false&table=keys'), {
+      kind: 'postgres',
+      connectionString: 'postgres://db/app',
+      display: 'postgres://db/app',
+      table: 'keys',
+      prepare: false,
+    });
     const redis = parseStoreUrl('rediss://:pw@cache:6380/2?prefix=app%3A');
     assert.equal(redis.kind, 'redis');
     assert.equal((redis as { prefix?: string }).prefix, 'app:');
@@ -46,6 +53,7 @@ describe('parseStoreUrl', () => {
       'sqlite:x.db?prefix=a',
       'postgres://',
       'postgres://h/db?table=a;b',
+      'postgres://h/db?prepare=no',
       'redis://h?prefix={x}',
       ':memory:',
     ]) {
@@ -79,12 +87,14 @@ describe('openStore, against the real servers', () => {
   const urls = () => [
     `sqlite:${join(temp, 'open.db')}`,
     `${postgresUrl}?table=${pgTable}`,
+    // Unnamed statements, for poolers that do not keep prepared ones across transactions.
+    `${postgresUrl}?table=${pgTable}&prepare=false`,
     `redis://127.0.0.1:6379?prefix=${encodeURIComponent(prefix)}`,
     `mysql://root@127.0.0.1:3306/test?table=${mysqlTable}`,
   ];
 
   for (const url of urls()) {
-    it(`opens, sets up, round-trips a record and closes: ${url.split(':')[0]}`, async () => {
+    it(`opens, sets up, round-trips a record and closes: ${url.split(':')[0]}${url.includes('prepare=false') ? ' (prepare=false)' : ''}`, async () => {
       const opened = await openStore(parseStoreUrl(url));
       try {
         await opened.setup?.();

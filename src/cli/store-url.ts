@@ -11,7 +11,7 @@ import { exported, loadDriver } from './load-driver.js';
 export type StoreLocation = { display: string } & (
   | { kind: 'memory' }
   | { kind: 'sqlite'; file: string; table?: string }
-  | { kind: 'postgres'; connectionString: string; table?: string }
+  | { kind: 'postgres'; connectionString: string; table?: string; prepare?: boolean }
   | { kind: 'redis'; url: string; prefix?: string }
   | { kind: 'mysql'; url: string; table?: string }
 );
@@ -23,7 +23,8 @@ const accepted = 'memory:, sqlite:PATH, postgres://…, redis://… or mysql://�
 /**
  * Parse a `--store` URL: `memory:`, `sqlite:PATH` (`sqlite:./file.db`, `sqlite:/abs/file.db`,
  * `sqlite:///abs/file.db`), `postgres://…`/`postgresql://…`, `redis://…`/`rediss://…`, `mysql://…`.
- * `?table=` (SQL stores) and `?prefix=` (Redis) are taken out; other query parameters go to the driver.
+ * `?table=` (SQL stores), `?prefix=` (Redis) and `?prepare=false` (PostgreSQL: no named prepared
+ * statements, for poolers that do not keep them) are taken out; other query parameters go to the driver.
  * A URL the CLI cannot use throws a `UsageError` before anything connects.
  *
  * @example
@@ -48,8 +49,17 @@ function parseLocation(text: string): StoreLocation {
       return parseSqlite(text, text.slice(colon + 1));
     case 'postgres':
     case 'postgresql': {
-      const { url, display, param } = parseServerUrl(text, 'table');
-      return { kind: 'postgres', connectionString: url, display, ...param };
+      const { url, display, param } = parseServerUrl(text, 'table', 'prepare');
+      const { prepare, ...table } = param;
+      if (prepare !== undefined && prepare !== 'true' && prepare !== 'false')
+        throw new UsageError(`--store "${display}": prepare= takes true or false, not "${prepare}"`);
+      return {
+        kind: 'postgres',
+        connectionString: url,
+        display,
+        ...table,
+        ...(prepare === undefined ? {} : { prepare: prepare === 'true' }),
+      };
     }
     case 'redis':
     case 'rediss': {
@@ -84,9 +94,9 @@ function parseSqlite(text: string, rest: string): StoreLocation {
   return { kind: 'sqlite', file, display: text, ...(table === undefined ? {} : { table }) };
 }
 
-function parseServerUrl<Name extends 'table' | 'prefix'>(
+function parseServerUrl<Name extends string>(
   text: string,
-  name: Name,
+  ...names: Name[]
 ): { url: string; display: string; param: Partial<Record<Name, string>> } {
   let url: URL;
   try {
@@ -95,11 +105,14 @@ function parseServerUrl<Name extends 'table' | 'prefix'>(
     throw new UsageError(`--store "${text}" is not a valid URL`);
   }
   if (url.hostname === '') throw new UsageError(`--store "${text}" has no host`);
-  const value = url.searchParams.get(name);
-  url.searchParams.delete(name);
+  const param: Partial<Record<Name, string>> = {};
+  for (const name of names) {
+    const value = url.searchParams.get(name);
+    url.searchParams.delete(name);
+    if (value !== null) param[name] = value;
+  }
   const clean = url.toString();
   if (url.password !== '') url.password = '***';
-  const param = (value === null ? {} : { [name]: value }) as Partial<Record<Name, string>>;
   return { url: clean, display: url.toString(), param };
 }
 
@@ -209,7 +222,7 @@ async function openPostgres(
     () => pool.end(),
   );
   const store = construct(
-    () => postgresStore({ pool, table: location.table }),
+    () => postgresStore({ pool, table: location.table, prepare: location.prepare }),
     () => pool.end(),
   );
   return {
