@@ -101,11 +101,11 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     lines.push(
       `### ${scenarios[scenario].title}`,
       '',
-      '| variant | req/s | × bare | p50 | p99 | server CPU / request | store calls / request | DB round trips / request | correct |',
+      '| variant | req/s | × bare (lowest–highest round) | p50 | p99 | server CPU / request | store calls / request | DB round trips / request | correct |',
       '|---|--:|--:|--:|--:|--:|---|--:|---|',
       ...rows.map(
         (cell) =>
-          `| ${cell.variant} | ${fmt(cell.throughput)} | ${cell.ratio === null ? '1.00' : cell.ratio.toFixed(2)} | ${ms(cell.p50)} | ${ms(cell.p99)} | ${cell.cpuPerRequestUs.toFixed(0)} µs | ${storeCalls(cell)} | ${cell.roundTrips === null ? '–' : cell.roundTrips.toFixed(2)} | ${verdict(cell)} |`,
+          `| ${cell.variant} | ${fmt(cell.throughput)} | ${ratioWithRange(cell)} | ${ms(cell.p50)} | ${ms(cell.p99)} | ${cell.cpuPerRequestUs.toFixed(0)} µs | ${storeCalls(cell)} | ${cell.roundTrips === null ? '–' : cell.roundTrips.toFixed(2)} | ${verdict(cell)} |`,
       ),
       '',
     );
@@ -253,6 +253,13 @@ function disturbance(document: BenchDocument): string {
   const worst = other[other.length - 1] ?? 0;
   const clean = other.filter((value) => value <= document.settings.maxOtherCpu).length;
   return `${repeated} of ${runs.length} measurements were repeated; ${clean} kept ones had ≤ ${document.settings.maxOtherCpu} CPUs of other load (worst kept: ${worst.toFixed(2)}). Server CPU per request is the number least affected by such load.`;
+}
+
+function ratioWithRange(cell: Cell): string {
+  if (cell.ratio === null) return '1.00';
+  const range =
+    cell.ratioRange && cell.rounds > 1 ? ` (${cell.ratioRange.map((r) => r.toFixed(2)).join('–')})` : '';
+  return `${cell.ratio.toFixed(2)}${range}`;
 }
 
 function formatDuration(seconds: number): string {

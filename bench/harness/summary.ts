@@ -11,6 +11,8 @@ export interface Cell {
   throughput: number;
   /** Median over rounds of (this variant ÷ bare in the same round); null for bare or without bare. */
   ratio: number | null;
+  /** The lowest and highest of those per-round ratios: how far one round can be off. */
+  ratioRange: [number, number] | null;
   p50: number;
   p99: number;
   /** Median server CPU time per request, µs (robust to other load on the machine). */
@@ -60,6 +62,7 @@ export function summarize(runs: readonly RunRecord[]): Cell[] {
       rounds: group.length,
       throughput: median(loads.map((load) => load.throughput)),
       ratio: ratios.length > 0 ? median(ratios) : null,
+      ratioRange: ratios.length > 0 ? [Math.min(...ratios), Math.max(...ratios)] : null,
       p50: median(loads.map((load) => load.latency.p50)),
       p99: median(loads.map((load) => load.latency.p99)),
       cpuPerRequestUs: median(group.map((run) => run.serverCpuMsPerRequest * 1000)),

@@ -22,7 +22,9 @@ export function checkTargets(cells: readonly Cell[]): TargetResult[] {
     results.push({
       target: `${label}: ≥ ${floor.toFixed(2)} × bare`,
       measured:
-        c?.ratio == null ? 'not measured' : `${c.ratio.toFixed(2)} × bare (${fmt(c.throughput)} req/s)`,
+        c?.ratio == null
+          ? 'not measured'
+          : `${c.ratio.toFixed(2)} × bare (${fmt(c.throughput)} req/s; rounds ${c.ratioRange?.map((r) => r.toFixed(2)).join('–')})`,
       met: c?.ratio == null ? null : c.ratio >= floor && c.verdict.status === 'ok',
     });
   };
