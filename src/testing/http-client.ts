@@ -8,6 +8,12 @@ export interface RawRequest {
   body?: string | Uint8Array;
   /** Destroy the connection this many ms after sending, and resolve with `aborted`. */
   abortAfterMs?: number;
+  /**
+   * Destroy the connection once this settles (say, when the handler has started: on a loaded
+   * machine a fixed delay can fire before the server even reads the request), and resolve with
+   * `aborted`.
+   */
+  abortOn?: Promise<unknown>;
 }
 
 export interface RawResponse {
@@ -51,14 +57,15 @@ export function send(baseUrl: string, options: RawRequest): Promise<RawResponse 
         });
       });
     });
-    request.on('error', (error) => (options.abortAfterMs === undefined ? reject(error) : resolve('aborted')));
+    const aborting = options.abortAfterMs !== undefined || options.abortOn !== undefined;
+    request.on('error', (error) => (aborting ? resolve('aborted') : reject(error)));
     request.end(body);
-    if (options.abortAfterMs !== undefined) {
-      setTimeout(() => {
-        request.destroy();
-        resolve('aborted');
-      }, options.abortAfterMs);
-    }
+    const abort = () => {
+      request.destroy();
+      resolve('aborted');
+    };
+    if (options.abortAfterMs !== undefined) setTimeout(abort, options.abortAfterMs);
+    options.abortOn?.then(abort, abort);
   });
 }
 

@@ -32,8 +32,16 @@ runAdapterContract({
 });
 
 describe('node adapter specifics', () => {
-  const post = (url: string, key: string, abortAfterMs?: number) =>
-    send(url, { path: '/', headers: [['idempotency-key', key]], body: '{}', abortAfterMs });
+  const post = (url: string, key: string, abortOn?: Promise<unknown>) =>
+    send(url, { path: '/', headers: [['idempotency-key', key]], body: '{}', abortOn });
+
+  /** Promises that the handler's runs fulfil in turn: abort a request once its handler started. */
+  function runSignals() {
+    const opens: Array<() => void> = [];
+    const started = Array.from({ length: 4 }, () => new Promise<void>((resolve) => opens.push(resolve)));
+    let runs = 0;
+    return { started, run: () => opens[runs++]?.(), runs: () => runs };
+  }
 
   async function start(
     listener: Parameters<ReturnType<typeof idempotency>>[0],
@@ -45,20 +53,20 @@ describe('node adapter specifics', () => {
   }
 
   it('stores a callback-style response that ends after the client left', async () => {
-    let runs = 0;
+    const handler = runSignals();
     const { url, server } = await start((_req, res) => {
-      runs++;
+      handler.run();
       setTimeout(() => res.writeHead(201, ['x-flat', 'yes']).end('late'), 150);
     });
     try {
-      assert.equal(await post(url, 'k', 30), 'aborted');
+      assert.equal(await post(url, 'k', handler.started[0]), 'aborted');
       await new Promise((resolve) => setTimeout(resolve, 250));
       const retry = await post(url, 'k');
       assert.ok(retry !== 'aborted');
       assert.equal(retry.body.toString(), 'late');
       assert.equal(retry.header('x-flat'), 'yes');
       assert.equal(retry.header('idempotent-replayed'), 'true');
-      assert.equal(runs, 1);
+      assert.equal(handler.runs(), 1);
     } finally {
       await close(server);
     }
@@ -66,17 +74,17 @@ describe('node adapter specifics', () => {
 
   it('releases the key when an async listener settles without answering a departed client', async () => {
     const events: IdempotencyEvent[] = [];
-    let runs = 0;
+    const handler = runSignals();
     const { url, server } = await start(async () => {
-      runs++;
+      handler.run();
       await new Promise((resolve) => setTimeout(resolve, 100));
     }, events);
     try {
-      assert.equal(await post(url, 'k', 30), 'aborted');
+      assert.equal(await post(url, 'k', handler.started[0]), 'aborted');
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.ok(events.some((event) => event.type === 'not-stored' && event.reason === 'aborted'));
-      assert.equal(await post(url, 'k', 30), 'aborted');
-      assert.equal(runs, 2, 'the released key runs again');
+      assert.equal(await post(url, 'k', handler.started[1]), 'aborted');
+      assert.equal(handler.runs(), 2, 'the released key runs again');
     } finally {
       await close(server);
     }
