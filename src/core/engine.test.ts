@@ -167,6 +167,26 @@ describe('engine lease and fencing (clock moved by hand)', () => {
     for (const event of events) assert.ok(event.durationMs >= 0 && Number.isFinite(event.durationMs));
   });
 
+  it('survives a storeResponse hook that throws: nothing stored, the key free again', async () => {
+    const events: IdempotencyEvent[] = [];
+    const failure = new Error('policy bug');
+    const engine = createIdempotency({
+      store: memoryStore(),
+      storeResponse: () => {
+        throw failure;
+      },
+      onEvent: (event) => events.push(event),
+    });
+    const route = engine.route();
+    const run = await route.begin(request('hook'));
+    assert.ok(run.type === 'execute');
+    await run.execution.finish({ status: 201, headers: [], body: Buffer.from('ok') });
+    const notStored = events.find((event) => event.type === 'not-stored');
+    assert.equal(notStored?.reason, 'error');
+    assert.equal(notStored?.error, failure);
+    assert.equal((await route.begin(request('hook'))).type, 'execute', 'a retry runs again');
+  });
+
   it('survives an onEvent hook that throws', async () => {
     const engine = createIdempotency({
       store: memoryStore(),

@@ -61,7 +61,14 @@ export class Execution {
   finish(response: CapturedResponse): Awaitable<void> {
     if (!this.#settle()) return;
     const { status } = response;
-    if (!this.#options.storeResponse(status)) return this.#release('status', status);
+    let keep: boolean;
+    try {
+      keep = this.#options.storeResponse(status);
+    } catch (error) {
+      // A failing policy hook must not cost the client its response: store nothing, free the key.
+      return this.#release('error', status, error);
+    }
+    if (!keep) return this.#release('status', status);
     if (response.body.length > this.maxResponseBytes) return this.#release('too-large', status);
     const { store, report } = this.#context;
     const record = { status, headers: replayableHeaders(response.headers), body: response.body };

@@ -19,7 +19,11 @@ export interface RouteOptions<Native = any> {
   scope?: (request: Native) => string | Promise<string>;
   /** Request headers that are part of the fingerprint. Default none. */
   fingerprintHeaders?: readonly string[];
-  /** Which handler statuses are stored for replay. Default: 2xx–4xx except 408, 409, 425, 429. */
+  /**
+   * Which handler statuses are stored for replay. Default: 2xx–4xx except 408, 409, 425, 429.
+   * If it throws, the response is still sent, nothing is stored, the key is released and a
+   * `not-stored` event (reason `error`) carries what it threw.
+   */
   storeResponse?: (status: number) => boolean;
   /** Responses larger than this are delivered but not stored (the key is released). Default 1 MiB. */
   maxResponseBytes?: number;
