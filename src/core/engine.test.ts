@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { memoryStore } from '../stores/memory/index.js';
-import type { Awaitable } from './awaitable.js';
+import { type Awaitable, isPromiseLike } from './awaitable.js';
 import { createIdempotency, type Decision } from './engine.js';
 import { IdempotencyError } from './errors.js';
 import type { IdempotencyEvent } from './events.js';
@@ -299,10 +299,9 @@ describe('duplicates waiting for an execution in the same process', () => {
 });
 
 describe('begin() with a store that answers synchronously', () => {
-  const isPromise = (value: unknown): boolean => typeof (value as { then?: unknown })?.then === 'function';
   /** The decision, asserting it came back at once rather than as a promise. */
   const atOnce = (value: Awaitable<Decision>, what: string): Decision => {
-    assert.ok(!isPromise(value), `${what}: decided without a promise`);
+    assert.ok(!isPromiseLike(value), `${what}: decided without a promise`);
     return value as Decision;
   };
 
@@ -327,13 +326,13 @@ describe('begin() with a store that answers synchronously', () => {
       acquire: async (...args: Parameters<typeof store.acquire>) => store.acquire(...args),
     };
     const viaAsyncStore = createIdempotency({ store: asyncStore }).route().begin(request('a'));
-    assert.ok(isPromise(viaAsyncStore));
+    assert.ok(isPromiseLike(viaAsyncStore));
     assert.equal((await viaAsyncStore).type, 'execute');
 
     const viaAsyncScope = createIdempotency({ store: memoryStore(), scope: async () => 'tenant' })
       .route()
       .begin(request('b'));
-    assert.ok(isPromise(viaAsyncScope));
+    assert.ok(isPromiseLike(viaAsyncScope));
     assert.equal((await viaAsyncScope).type, 'execute');
   });
 
@@ -342,13 +341,13 @@ describe('begin() with a store that answers synchronously', () => {
     const first = atOnce(route.begin(request('f')), 'a new key');
     assert.ok(first.type === 'execute');
     const finished = first.execution.finish({ status: 201, headers: [], body: Buffer.from('stored') });
-    assert.ok(!isPromise(finished), 'finish() with a synchronous store');
+    assert.ok(!isPromiseLike(finished), 'finish() with a synchronous store');
     const replayed = atOnce(route.begin(request('f')), 'the replay');
     assert.ok(replayed.type === 'respond' && Buffer.from(replayed.response.body).toString() === 'stored');
 
     const second = atOnce(route.begin(request('g')), 'another key');
     assert.ok(second.type === 'execute');
-    assert.ok(!isPromise(second.execution.abandon('error')), 'abandon() with a synchronous store');
+    assert.ok(!isPromiseLike(second.execution.abandon('error')), 'abandon() with a synchronous store');
     assert.equal(atOnce(route.begin(request('g')), 'the released key').type, 'execute');
   });
 
@@ -357,7 +356,7 @@ describe('begin() with a store that answers synchronously', () => {
     const first = atOnce(route.begin(request('w')), 'a new key');
     assert.ok(first.type === 'execute');
     const waiting = route.begin(request('w'));
-    assert.ok(isPromise(waiting));
+    assert.ok(isPromiseLike(waiting));
     await first.execution.finish({ status: 201, headers: [], body: Buffer.from('done') });
     const answer = await waiting;
     assert.ok(answer.type === 'respond' && Buffer.from(answer.response.body).toString() === 'done');

@@ -3,20 +3,25 @@ import { createServer, IncomingMessage, request, type Server, ServerResponse } f
 import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { close, listen } from '../../test/helpers/listen.js';
+import type { Awaitable } from './awaitable.js';
 import type { Execution } from './execution.js';
 import { headerPairs } from './node-http.js';
 import type { CapturedResponse } from './request.js';
 import { captureResponse } from './response-capture.js';
 
-/** The parts of an Execution that captureResponse uses, recording what it is told. */
-function fakeExecution() {
+/**
+ * The parts of an Execution that captureResponse uses, recording what it is told. `store` is how
+ * finish() settles: by default a promise, as with a store that answers asynchronously.
+ */
+function fakeExecution(store: () => Awaitable<void> = async () => undefined) {
   const finished: CapturedResponse[] = [];
   const abandoned: string[] = [];
   const execution = {
     echoHeaders: [['idempotency-key', 'k1']],
     maxResponseBytes: 1024,
-    finish: async (response: CapturedResponse) => {
+    finish: (response: CapturedResponse) => {
       finished.push(response);
+      return store();
     },
     abandon: async (reason: string) => {
       abandoned.push(reason);
@@ -218,15 +223,7 @@ describe('captureResponse through ServerResponse.prototype', () => {
 
 describe('captureResponse with an execution that settles at once', () => {
   it("ends the response inside the handler's own end() call", async () => {
-    const finished: CapturedResponse[] = [];
-    const execution = {
-      echoHeaders: [],
-      maxResponseBytes: 1024,
-      finish: (response: CapturedResponse) => {
-        finished.push(response);
-      },
-      abandon: () => undefined,
-    } as unknown as Execution;
+    const { execution, finished } = fakeExecution(() => undefined);
     let endedInCall: boolean | undefined;
     const { url, server } = await serve((_req, res) => {
       captureResponse(res, execution);
@@ -245,15 +242,12 @@ describe('captureResponse with an execution that settles at once', () => {
 
   it('holds end() back while the execution stores asynchronously', async () => {
     let release!: () => void;
-    const execution = {
-      echoHeaders: [],
-      maxResponseBytes: 1024,
-      finish: () =>
+    const { execution } = fakeExecution(
+      () =>
         new Promise<void>((resolve) => {
           release = resolve;
         }),
-      abandon: () => undefined,
-    } as unknown as Execution;
+    );
     let endedInCall: boolean | undefined;
     const { url, server } = await serve((_req, res) => {
       captureResponse(res, execution);

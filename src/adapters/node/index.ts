@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isPromiseLike } from '../../core/awaitable.js';
 import type { Idempotency } from '../../core/engine.js';
 import { nodeRequest, readBody, sendResponse } from '../../core/node-http.js';
 import type { RouteOptions } from '../../core/options.js';
@@ -78,7 +79,7 @@ export function idempotency(engine: Idempotency, routeOptions?: RouteOptions<Inc
     });
     try {
       const result = listener(request, response);
-      if (!isPromise(result)) {
+      if (!isPromiseLike(result)) {
         running = false;
         return;
       }
@@ -90,8 +91,4 @@ export function idempotency(engine: Idempotency, routeOptions?: RouteOptions<Inc
       capture.fail(error);
     }
   }
-}
-
-function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
