@@ -299,7 +299,7 @@ async function waitForTurn(request: Claim, inFlight: IdempotencyRecord, deadline
       return storeFailure(request, 'get', error);
     }
     let verdict = judge(request, found, false, true, deadline);
-    while (verdict === 'acquire') {
+    if (verdict === 'acquire') {
       const token = randomUUID();
       let result: AcquireResult;
       try {
@@ -308,10 +308,11 @@ async function waitForTurn(request: Claim, inFlight: IdempotencyRecord, deadline
         return storeFailure(request, 'acquire', error);
       }
       if (result.acquired) return execute(request, token, result.record);
+      // A record acquire returns is never judged 'acquire' again: at worst it is waited on.
       found = result.record;
       verdict = judge(request, found, true, true, deadline);
     }
-    if (verdict !== 'wait') return verdict;
+    if (typeof verdict !== 'string') return verdict;
     record = found as IdempotencyRecord;
   }
 }
