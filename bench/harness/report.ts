@@ -74,7 +74,7 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     `- Concurrent duplicates: ${settings.duplicates.duplicates} identical requests per key leave together on separate`,
     `  connections, ${settings.duplicates.concurrentGroups === 1 ? 'one key at a time (so the lag measures the hand-over, not queueing behind other keys on two CPUs)' : `${settings.duplicates.concurrentGroups} keys at a time`}, ${settings.duplicates.groups} keys measured; the handler takes ${settings.duplicates.handlerDelayMs} ms and puts`,
     "  its completion time in the body. Lag = when a waiter's response arrived (its last byte read from the socket",
-    "  by a minimal HTTP/1.1 client in the harness, `bench/harness/duplicates.ts`) − when the handler answered.",
+    '  by a minimal HTTP/1.1 client in the harness, `bench/harness/duplicates.ts`) − when the handler answered.',
     '- Store calls are counted by wrapping the store object in the server process (`bench/server/counting-store.ts`),',
     '  round trips by counting `pool.query` (pg) and `callBuffer` (ioredis) calls; the library is not touched.',
     '  The floor is 2 per first execution (acquire + complete) and 1 per replay (acquire returns the record).',
