@@ -50,4 +50,10 @@ describe('canonicalizeJsonText (RFC 8785)', () => {
     assert.equal(canonicalize({ b: 1, a: [true, null, 'x'], c: undefined }), '{"a":[true,null,"x"],"b":1}');
     assert.equal(canonicalize(new Date(0)), '"1970-01-01T00:00:00.000Z"');
   });
+
+  it('leaves out the members and array entries JSON.stringify leaves out, wherever they fall', () => {
+    const value = { a: undefined, c: [undefined, () => 1, 2], b: { z: () => 1, y: {} }, d: [] };
+    assert.equal(canonicalize(value), '{"b":{"y":{}},"c":[null,null,2],"d":[]}');
+    assert.equal(canonicalize(value), canonicalizeJsonText(JSON.stringify(value)));
+  });
 });

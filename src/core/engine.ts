@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { type Awaitable, isPromiseLike } from './awaitable.js';
 import { type EngineContext, type KeyedTrace, reporter } from './engine-context.js';
 import { IdempotencyError } from './errors.js';
 import { Execution } from './execution.js';
+import { newFencingToken } from './fencing-token.js';
 import { fingerprintRequest, storageKeyOf } from './fingerprint.js';
 import { parseKeyHeader } from './key.js';
 import { LocalClaims, type Settlement } from './local-claims.js';
@@ -161,7 +161,7 @@ interface Claim {
  * duplicate of an in-flight request goes on to wait (see `waitForTurn`).
  */
 function claim(request: Claim, deadline: number): Awaitable<Decision> {
-  const token = randomUUID();
+  const token = newFencingToken();
   const acquired = acquire(request, token);
   if (isPromiseLike(acquired)) {
     return acquired.then(
@@ -300,7 +300,7 @@ async function waitForTurn(request: Claim, inFlight: IdempotencyRecord, deadline
     }
     let verdict = judge(request, found, false, true, deadline);
     if (verdict === 'acquire') {
-      const token = randomUUID();
+      const token = newFencingToken();
       let result: AcquireResult;
       try {
         result = await acquire(request, token);
