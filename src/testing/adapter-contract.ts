@@ -658,8 +658,10 @@ export function runAdapterContract(options: AdapterContractOptions): void {
     },
 
     'a client that disconnects still has its response stored': () => {
+      const started = deferred();
       const finished = deferred();
       const handler: ContractHandler = async (request) => {
+        started.resolve();
         await sleep(150);
         const response = await chargeHandler()(request);
         setTimeout(finished.resolve, 50);
@@ -674,7 +676,8 @@ export function runAdapterContract(options: AdapterContractOptions): void {
             ['idempotency-key', key],
           ],
           body: '{"amount":100}',
-          abortAfterMs: 30,
+          // Once the handler runs: a fixed delay could cut the request off before it arrived.
+          abortOn: started.promise,
         });
         assert.equal(outcome, 'aborted');
         await finished.promise;

@@ -283,6 +283,10 @@ for (const [name, express] of versions) {
     });
 
     it('a response cut off by a disconnect never leaves the key stuck in flight', async () => {
+      let wrote!: () => void;
+      const partialSent = new Promise<void>((resolve) => {
+        wrote = resolve;
+      });
       const app = await start(
         express,
         (app, count) => {
@@ -290,6 +294,7 @@ for (const [name, express] of versions) {
             count();
             res.type('text/plain');
             res.write('partial');
+            wrote();
             // The first run never ends: its client gives up, so the lease must lapse, not renew forever.
             if (app.locals.ended) res.end(' and whole');
             app.locals.ended = true;
@@ -306,7 +311,7 @@ for (const [name, express] of versions) {
             ['idempotency-key', key],
           ],
           body: '{"a":1}',
-          abortAfterMs: 50,
+          abortOn: partialSent,
         });
         assert.equal(outcome, 'aborted');
         await new Promise((resolve) => setTimeout(resolve, 500));

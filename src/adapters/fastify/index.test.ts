@@ -273,6 +273,10 @@ for (const [name, createApp] of versions) {
     });
 
     it('a stream cut off by a disconnect releases the key instead of leaving it in flight', async () => {
+      let streaming!: () => void;
+      const streamStarted = new Promise<void>((resolve) => {
+        streaming = resolve;
+      });
       const app = await start(
         createApp,
         (app, count) => {
@@ -280,6 +284,7 @@ for (const [name, createApp] of versions) {
             count();
             const body = new Readable({ read() {} });
             body.push('partial');
+            streaming();
             return reply.type('text/plain').send(body);
           });
         },
@@ -294,7 +299,7 @@ for (const [name, createApp] of versions) {
             ['idempotency-key', key],
           ],
           body: '{"a":1}',
-          abortAfterMs: 50,
+          abortOn: streamStarted,
         });
         assert.equal(outcome, 'aborted');
         const deadline = Date.now() + 2000;

@@ -230,6 +230,10 @@ for (const [name, Koa] of versions) {
     });
 
     it('a stream cut off by a disconnect releases the key instead of leaving it in flight', async () => {
+      let streaming!: () => void;
+      const streamStarted = new Promise<void>((resolve) => {
+        streaming = resolve;
+      });
       const app = await start(
         Koa,
         {
@@ -238,6 +242,7 @@ for (const [name, Koa] of versions) {
             body.push('partial');
             ctx.type = 'text/plain';
             ctx.body = body;
+            streaming();
           },
         },
         { wait: 0 },
@@ -250,7 +255,7 @@ for (const [name, Koa] of versions) {
             ['idempotency-key', randomUUID()],
           ],
           body: '{"a":1}',
-          abortAfterMs: 50,
+          abortOn: streamStarted,
         });
         assert.equal(outcome, 'aborted');
         const deadline = Date.now() + 2000;
