@@ -5,6 +5,7 @@ import type { IdempotencyEvent } from '../core/events.js';
 import type { IdempotencyOptions, RouteOptions } from '../core/options.js';
 import type { Awaitable, IdempotencyStore } from '../core/store.js';
 import { memoryStore } from '../stores/memory/index.js';
+import { deferred } from './deferred.js';
 import { type RawRequest, type RawResponse, send, sendOk } from './http-client.js';
 import { defineCase, type SuiteFunctions } from './suite.js';
 
@@ -802,14 +803,6 @@ function assertProblem(response: RawResponse, status: number, code: string, labe
   assert.equal(problem.status, status);
   assert.equal(typeof problem.title, 'string');
   assert.equal(typeof problem.detail, 'string');
-}
-
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((done) => {
-    resolve = done;
-  });
-  return { promise, resolve };
 }
 
 function sleep(ms: number): Promise<void> {

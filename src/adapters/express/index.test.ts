@@ -10,6 +10,7 @@ import { createIdempotency } from '../../core/engine.js';
 import type { IdempotencyEvent } from '../../core/events.js';
 import type { RouteOptions } from '../../core/options.js';
 import { memoryStore } from '../../stores/memory/index.js';
+import { deferred } from '../../testing/deferred.js';
 import { type ContractResponse, runAdapterContract, send, sendOk } from '../../testing/index.js';
 import { type ExpressRequest, idempotency } from './index.js';
 
@@ -283,10 +284,7 @@ for (const [name, express] of versions) {
     });
 
     it('a response cut off by a disconnect never leaves the key stuck in flight', async () => {
-      let wrote!: () => void;
-      const partialSent = new Promise<void>((resolve) => {
-        wrote = resolve;
-      });
+      const partialSent = deferred();
       const app = await start(
         express,
         (app, count) => {
@@ -294,7 +292,7 @@ for (const [name, express] of versions) {
             count();
             res.type('text/plain');
             res.write('partial');
-            wrote();
+            partialSent.resolve();
             // The first run never ends: its client gives up, so the lease must lapse, not renew forever.
             if (app.locals.ended) res.end(' and whole');
             app.locals.ended = true;
@@ -311,7 +309,7 @@ for (const [name, express] of versions) {
             ['idempotency-key', key],
           ],
           body: '{"a":1}',
-          abortOn: partialSent,
+          abortOn: partialSent.promise,
         });
         assert.equal(outcome, 'aborted');
         await new Promise((resolve) => setTimeout(resolve, 500));

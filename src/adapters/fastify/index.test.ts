@@ -8,6 +8,7 @@ import { createIdempotency, type Idempotency } from '../../core/engine.js';
 import type { IdempotencyEvent } from '../../core/events.js';
 import type { RouteOptions } from '../../core/options.js';
 import { memoryStore } from '../../stores/memory/index.js';
+import { deferred } from '../../testing/deferred.js';
 import { runAdapterContract, send, sendOk } from '../../testing/index.js';
 import { type FastifyRequestLike, idempotency } from './index.js';
 
@@ -273,10 +274,7 @@ for (const [name, createApp] of versions) {
     });
 
     it('a stream cut off by a disconnect releases the key instead of leaving it in flight', async () => {
-      let streaming!: () => void;
-      const streamStarted = new Promise<void>((resolve) => {
-        streaming = resolve;
-      });
+      const streamStarted = deferred();
       const app = await start(
         createApp,
         (app, count) => {
@@ -284,7 +282,7 @@ for (const [name, createApp] of versions) {
             count();
             const body = new Readable({ read() {} });
             body.push('partial');
-            streaming();
+            streamStarted.resolve();
             return reply.type('text/plain').send(body);
           });
         },
@@ -299,7 +297,7 @@ for (const [name, createApp] of versions) {
             ['idempotency-key', key],
           ],
           body: '{"a":1}',
-          abortOn: streamStarted,
+          abortOn: streamStarted.promise,
         });
         assert.equal(outcome, 'aborted');
         const deadline = Date.now() + 2000;

@@ -12,6 +12,7 @@ import type { IdempotencyEvent } from '../../core/events.js';
 import { readBody } from '../../core/node-http.js';
 import type { RouteOptions } from '../../core/options.js';
 import { memoryStore } from '../../stores/memory/index.js';
+import { deferred } from '../../testing/deferred.js';
 import { runAdapterContract, send, sendOk } from '../../testing/index.js';
 import { idempotency, type KoaContextLike } from './index.js';
 
@@ -230,10 +231,7 @@ for (const [name, Koa] of versions) {
     });
 
     it('a stream cut off by a disconnect releases the key instead of leaving it in flight', async () => {
-      let streaming!: () => void;
-      const streamStarted = new Promise<void>((resolve) => {
-        streaming = resolve;
-      });
+      const streamStarted = deferred();
       const app = await start(
         Koa,
         {
@@ -242,7 +240,7 @@ for (const [name, Koa] of versions) {
             body.push('partial');
             ctx.type = 'text/plain';
             ctx.body = body;
-            streaming();
+            streamStarted.resolve();
           },
         },
         { wait: 0 },
@@ -255,7 +253,7 @@ for (const [name, Koa] of versions) {
             ['idempotency-key', randomUUID()],
           ],
           body: '{"a":1}',
-          abortOn: streamStarted,
+          abortOn: streamStarted.promise,
         });
         assert.equal(outcome, 'aborted');
         const deadline = Date.now() + 2000;
