@@ -147,17 +147,18 @@ class Connection {
         const headEnd = received.indexOf('\r\n\r\n');
         if (headEnd === -1) return;
         const headText = received.subarray(0, headEnd).toString('latin1');
-        const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(headText)?.[1];
-        if (length === undefined) {
+        const declared = /\r\ncontent-length:[ \t]*(\d+)/i.exec(headText)?.[1];
+        if (declared === undefined) {
           this.#pending = undefined;
           reject(new Error(`a response without Content-Length: ${headText.split('\r\n', 1)[0]}`));
           return;
         }
         const bodyStart = headEnd + 4;
-        if (received.length < bodyStart + Number(length)) return;
+        const bodyEnd = bodyStart + Number(declared);
+        if (received.length < bodyEnd) return;
         this.#pending = undefined;
         const status = Number(headText.slice(9, 12));
-        resolve({ status, body: received.subarray(bodyStart, bodyStart + Number(length)), receivedAt });
+        resolve({ status, body: received.subarray(bodyStart, bodyEnd), receivedAt });
       };
       this.#socket.write(`${head}\r\n${chargeBody}`);
     });
