@@ -130,6 +130,9 @@ export function runStoreContract(options: StoreContractOptions): void {
       const results = await Promise.all(contenders.map((record) => store.acquire(record, later)));
       const winners = results.filter((result) => result.acquired);
       assert.equal(winners.length, 1, `${winners.length} of ${racers} concurrent takeovers won`);
+      // Losers whose claim ran before the takeover committed must still report the new owner.
+      const winnerToken = winners[0]!.record.token;
+      for (const result of results) assert.equal(result.record.token, winnerToken);
       assert.equal(await store.complete(first.key, first.token, sampleResponse(), first.expiresAt), false);
     },
 

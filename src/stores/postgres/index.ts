@@ -67,10 +67,11 @@ const claimAttempts = 5;
  * A store in a PostgreSQL table: durable, shared by every process that uses the same database.
  *
  * Each operation is one statement and one round trip, including a losing `acquire`, which returns
- * the current record with its stored response. Of N concurrent claims exactly one wins (the row
- * lock taken by `INSERT … ON CONFLICT DO UPDATE` decides), across any number of processes. An
- * `acquire` that finds a live record it may not replace (a replay, or a duplicate of a request in
- * flight) only reads: it takes no row lock and writes nothing.
+ * the current record with its stored response; a claim that loses a race to one written after its
+ * statement began runs the statement once more, to read the winner's record. Of N concurrent
+ * claims exactly one wins (the row lock taken by `INSERT … ON CONFLICT DO UPDATE` decides), across
+ * any number of processes. An `acquire` that finds a live record it may not replace (a replay, or
+ * a duplicate of a request in flight) only reads: it takes no row lock and writes nothing.
  *
  * Waiting duplicates: with a `Pool` and `notify` on (the default) the store implements `watch()`
  * with LISTEN/NOTIFY on one borrowed connection; with a single `Client`, or `notify: false`, the
@@ -159,8 +160,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           const { acquired } = row as RecordRow & { acquired: boolean };
           return { acquired, record: recordFromRow(row) };
         }
-        // Lost to a row committed after this statement's snapshot was taken: run it again with a
-        // fresh snapshot, which sees that row (or, if it was released meanwhile, claims the key).
+        // Lost to a row written after this statement's snapshot was taken (a concurrent claim
+        // inserted it or took it over): run it again with a fresh snapshot, which sees that row
+        // (or, if it was released meanwhile, claims the key).
         if (attempt === claimAttempts) {
           throw new Error(
             `postgresStore: the record for a contended key stayed unreadable after ${attempt} tries`,
