@@ -24,6 +24,7 @@ import { createIdempotency, type Idempotency } from '../../core/engine.js';
 import type { IdempotencyEvent } from '../../core/events.js';
 import type { RouteOptions } from '../../core/options.js';
 import { memoryStore } from '../../stores/memory/index.js';
+import { deferred } from '../../testing/deferred.js';
 import { type ContractHandler, runAdapterContract, send, sendOk } from '../../testing/index.js';
 import { type IdempotencyInterceptor, Idempotent, idempotency, type NestRequestLike } from './index.js';
 
@@ -119,7 +120,8 @@ for (const platform of ['express', 'fastify'] as const) {
 }
 
 const COUNTER = Symbol('counter');
-type Counter = { runs: number; fail: boolean };
+/** `slowStarted` resolves once the slow handler runs, for a client to leave mid-request. */
+type Counter = { runs: number; fail: boolean; slowStarted: ReturnType<typeof deferred> };
 
 @Controller('charges')
 @Idempotent({ wait: 0 })
@@ -165,6 +167,7 @@ class ChargesController {
 
   @Post('slow')
   async slow() {
+    this.counter.slowStarted.resolve();
     await new Promise((resolve) => setTimeout(resolve, 700));
     return { n: ++this.counter.runs };
   }
@@ -186,7 +189,7 @@ class ChargesController {
 
 async function start(platform: Platform, routeOptions?: RouteOptions) {
   const events: IdempotencyEvent[] = [];
-  const counter: Counter = { runs: 0, fail: false };
+  const counter: Counter = { runs: 0, fail: false, slowStarted: deferred() };
   const engine: Idempotency = createIdempotency({
     store: memoryStore(),
     onEvent: (event) => events.push(event),
@@ -257,7 +260,7 @@ for (const platform of ['express', 'fastify'] as const) {
             ['idempotency-key', key],
           ],
           body: '{}',
-          abortAfterMs: 50,
+          abortOn: app.counter.slowStarted.promise,
         });
         assert.equal(outcome, 'aborted');
         await new Promise((resolve) => setTimeout(resolve, 450)); // Past the 200 ms lease.
