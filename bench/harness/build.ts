@@ -13,17 +13,18 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
  * `keepNames` helper renames every closure as it is created: a cost the shipped package never pays.
  *
  * The output goes outside the repository (no linter or test runner sees it), with a symlink to
- * node_modules so that express, pg and the peers resolve as they do from the repo.
+ * node_modules so that express, pg and the peers resolve as they do from the repo. `sourceRoot`
+ * may be another checkout of the repository (an A/B comparison's baseline, see ab.ts).
  */
-export function buildServer(): string {
-  const outDir = join(tmpdir(), `idemkit-bench-build-${process.pid}`);
+export function buildServer(sourceRoot: string = root, label = ''): string {
+  const outDir = join(tmpdir(), `idemkit-bench-build-${process.pid}${label}`);
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(outDir, 'node_modules'), 'dir');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = spawnSync(
     process.execPath,
-    [tsc, '-p', join(root, 'bench', 'tsconfig.server.json'), '--outDir', outDir],
+    [tsc, '-p', join(sourceRoot, 'bench', 'tsconfig.server.json'), '--outDir', outDir],
     {
       encoding: 'utf8',
     },

@@ -135,7 +135,7 @@ class Connection {
     let head = `POST ${this.#url.pathname} HTTP/1.1\r\nhost: ${this.#url.host}\r\ncontent-length: ${Buffer.byteLength(chargeBody)}\r\n`;
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
     return new Promise((resolve, reject) => {
-      let received = Buffer.alloc(0);
+      let received: Buffer = Buffer.alloc(0);
       this.#pending = (error, chunk) => {
         const receivedAt = now();
         if (error || !chunk) {

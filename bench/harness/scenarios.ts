@@ -182,7 +182,7 @@ export async function runScenario(
 }
 
 /** Send each key once, `concurrency` at a time; returns how many were not answered 201. */
-async function prefill(url: string, keys: readonly string[], concurrency: number): Promise<number> {
+export async function prefill(url: string, keys: readonly string[], concurrency: number): Promise<number> {
   let next = 0;
   let failed = 0;
   const worker = async (): Promise<void> => {
