@@ -1,17 +1,18 @@
 /**
  * Is the working tree faster than another commit? Server CPU per request and throughput of one
- * variant and scenario, measured in paired, alternating slices of two server processes: one
- * built from the working tree, one from `--base` (a git ref, checked out into a temporary
- * worktree). On this machine a run's cost drifts by ±20% over minutes, far more than most changes
- * move it; slices a few seconds apart share that drift, so the median of per-pair ratios shows
- * differences of a few percent that separate runs cannot.
+ * variant and scenario, measured in paired, alternating slices: the working tree's build and one
+ * of `--base` (a git ref, checked out into a temporary worktree) served by one process on two
+ * ports (ab-server.mjs). On this machine a run's cost drifts by ±20% over minutes, and differs
+ * between processes; slices a few seconds apart in one process share both, so the median of
+ * per-pair ratios over enough pairs separates changes that separate runs cannot. An A/A run (a
+ * build against itself) shows how far apart single pairs fall on the day.
  *
  *   node --import tsx bench/harness/ab.ts --base HEAD~1 [--variant idemkit-memory]
  *     [--scenario first|replay] [--pairs 10] [--seconds 3]
  *
  * Not part of `npm run bench`: a tool for judging one change before it lands.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,30 +59,38 @@ interface Slice {
 
 const worktree = mkdtempSync(join(tmpdir(), 'idemkit-ab-'));
 execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', worktree, values.base], { stdio: 'ignore' });
-symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
-const entries = { base: buildServer(worktree, '-base'), work: buildServer(root, '-work') };
-const buildDir = (entry: string): string => join(entry, '..', '..', '..');
-const child = fork(fileURLToPath(new URL('ab-server.mjs', import.meta.url)), [
-  variant,
-  buildDir(entries.base),
-  buildDir(entries.work),
-]);
+const builds: string[] = [];
+let child: ChildProcess | undefined;
 
-/** Send a message to the server and wait for its reply. */
-function ask<Reply>(message: object): Promise<Reply> {
+/** The server's next message. */
+function nextMessage<Reply>(server: ChildProcess): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null): void => reject(new Error(`ab-server exited (code ${code})`));
-    child.once('exit', onExit);
-    child.once('message', (reply) => {
-      child.off('exit', onExit);
+    server.once('exit', onExit);
+    server.once('message', (reply) => {
+      server.off('exit', onExit);
       resolve(reply as Reply);
     });
-    if (Object.keys(message).length > 0) child.send(message);
   });
 }
 
+/** Send a message to the server and wait for its reply. */
+function ask<Reply>(server: ChildProcess, message: object): Promise<Reply> {
+  const reply = nextMessage<Reply>(server);
+  server.send(message);
+  return reply;
+}
+
 try {
-  const { ports } = await ask<{ ports: Record<Side, number> }>({});
+  symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
+  builds.push(buildServer(worktree, '-base'), buildServer(root, '-work'));
+  const buildDir = (entry: string): string => join(entry, '..', '..', '..');
+  const server = fork(fileURLToPath(new URL('ab-server.mjs', import.meta.url)), [
+    variant,
+    ...builds.map(buildDir),
+  ]);
+  child = server;
+  const { ports } = await nextMessage<{ ports: Record<Side, number> }>(server);
   const url = (side: Side): string => `http://127.0.0.1:${ports[side]}/v1/charges`;
   const nextKeys = { base: uniqueKeys(), work: uniqueKeys() };
   if (values.scenario === 'replay') {
@@ -92,17 +101,17 @@ try {
     }
   }
   const slice = async (side: Side, measureSeconds: number): Promise<Slice> => {
-    await ask({ type: 'reset', side });
-    const before = processJiffies(child.pid!);
+    await ask(server, { type: 'reset', side });
+    const before = processJiffies(server.pid!);
     const load = await runLoad({
       url: url(side),
       connections,
       seconds: measureSeconds,
       nextKey: nextKeys[side],
     });
-    const cpuMs = (processJiffies(child.pid!) - before) * 10;
+    const cpuMs = (processJiffies(server.pid!) - before) * 10;
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const { requests } = await ask<{ requests: number }>({ type: 'requests', side });
+    const { requests } = await ask<{ requests: number }>(server, { type: 'requests', side });
     return { cpuUsPerRequest: (cpuMs * 1000) / Math.max(1, requests), throughput: load.throughput };
   };
 
@@ -132,10 +141,12 @@ try {
   console.log(`  server CPU per request: ${range(cpuRatios)}`);
   console.log(`  throughput:             ${range(throughputRatios)}`);
 } finally {
-  if (child.connected) child.send({ type: 'shutdown' });
-  await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
-  removeBuild(entries.base);
-  removeBuild(entries.work);
+  if (child?.connected) {
+    const server = child;
+    server.send({ type: 'shutdown' });
+    await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+  }
+  for (const entry of builds) removeBuild(entry);
   execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree], { stdio: 'ignore' });
   rmSync(worktree, { recursive: true, force: true });
 }
