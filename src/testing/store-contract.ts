@@ -13,6 +13,7 @@ export const storeContractCases = [
   'exactly one of many concurrent takeovers wins',
   'acquire never takes over a completed record',
   'acquire replaces an expired record',
+  'exactly one of many concurrent replacements of an expired record wins',
   'complete stores the response byte for byte',
   'complete stores a 1 MiB body',
   'complete and release fence off a stale token',
@@ -164,6 +165,24 @@ export function runStoreContract(options: StoreContractOptions): void {
       assert.equal(result.acquired, true, 'an expired record is free to claim, whatever its fingerprint');
       assertRecord(result.record, { ...fresh, state: 'in-flight' });
       assert.equal(result.record.response, undefined);
+    },
+
+    async 'exactly one of many concurrent replacements of an expired record wins'(store) {
+      const first = newRecord();
+      await claim(store, first);
+      assert.equal(await store.complete(first.key, first.token, sampleResponse(), first.expiresAt), true);
+      const later = first.expiresAt + 1;
+      // Each with its own fingerprint: an expired record is free whatever the new request is.
+      const contenders = Array.from({ length: racers }, () =>
+        newRecord({ key: first.key, createdAt: later, leaseUntil: later + lease, expiresAt: later + ttl }),
+      );
+      const results = await Promise.all(contenders.map((record) => store.acquire(record, later)));
+      const winners = results.filter((result) => result.acquired);
+      assert.equal(winners.length, 1, `${winners.length} of ${racers} concurrent replacements won`);
+      const winner = winners[0]!.record;
+      assert.equal(winner.expiresAt, later + ttl, 'a replacement starts a new life span');
+      for (const result of results) assert.equal(result.record.token, winner.token);
+      assert.equal((await store.get(first.key, later))?.token, winner.token);
     },
 
     async 'complete stores the response byte for byte'(store) {
