@@ -132,6 +132,29 @@ describe('postgresStore', () => {
       assert.equal((await store.acquire(record(), Date.now())).acquired, true);
     });
 
+    it('setup() adds the watched column to a table created before it existed', async () => {
+      const table = tableName('upgrade');
+      const columns = (await postgresStore({ pool: admin, table }).schema())
+        .split('\n')
+        .filter((line) => !/watched/.test(line))
+        .join('\n')
+        .replace(/body bytea,/, 'body bytea');
+      await admin.query(columns);
+      const before = await admin.query(
+        'SELECT 1 FROM information_schema.columns WHERE table_name = $1 AND column_name = $2',
+        [table, 'watched'],
+      );
+      assert.equal(before.rowCount, 0, 'the old table has no watched column');
+      const store = await readyStore(newPool(3), table);
+      const claim = record();
+      assert.equal((await store.acquire(claim, claim.createdAt)).acquired, true);
+      await store.watch!('warm-up', AbortSignal.timeout(5000));
+      const woke = store.watch!(claim.key, AbortSignal.timeout(5000));
+      await sleep(50);
+      await store.release(claim.key, claim.token);
+      assert.equal(await settlesWithin(woke, 2000), true, 'a marked record notifies on the upgraded table');
+    });
+
     it('accepts a schema-qualified table', async () => {
       const schema = `idemkit_test_schema_${run}`;
       await admin.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
@@ -422,7 +445,9 @@ describe('postgresStore', () => {
 
       const first = record();
       await store.acquire(first, first.createdAt);
-      const untouched = store.watch!(`other:${randomUUID()}`, signal);
+      const other = record();
+      await store.acquire(other, other.createdAt);
+      const untouched = store.watch!(other.key, signal);
       const completed = store.watch!(first.key, signal);
       assert.equal(await settlesWithin(completed, 100), false, 'nothing changed yet');
       await store.complete(
@@ -497,15 +522,78 @@ describe('postgresStore', () => {
       const pool = newPool(3);
       const store = await readyStore(pool, tableName('close'));
       await store.watch!('warm-up', AbortSignal.timeout(5000));
-      assert.equal(pool.totalCount, 1, 'one connection held for LISTEN');
+      const claim = record();
+      await store.acquire(claim, claim.createdAt);
+      // In flight and marked, so only an abort or close() can settle these.
       const aborted = new AbortController();
-      const pending = store.watch!('x', aborted.signal);
+      const pending = store.watch!(claim.key, aborted.signal);
+      await sleep(50);
+      assert.equal(pool.totalCount - pool.idleCount, 1, 'one connection held for LISTEN');
       aborted.abort();
       assert.equal(await settlesWithin(pending, 100), true);
-      const open = store.watch!('y', AbortSignal.timeout(5000));
+      const open = store.watch!(claim.key, AbortSignal.timeout(5000));
+      const pooled = pool.totalCount;
       await store.close();
       assert.equal(await settlesWithin(open, 100), true);
-      assert.equal(pool.totalCount, 0, 'the LISTEN connection is destroyed, not pooled');
+      assert.equal(pool.totalCount, pooled - 1, 'the LISTEN connection is destroyed, not pooled');
+      assert.equal(pool.totalCount - pool.idleCount, 0, 'nothing is held after close()');
+    });
+
+    it('sends NOTIFY only for records a waiter marked', async () => {
+      const store = await warmStore();
+      const table = tables[tables.length - 1]!;
+      const writer = await readyStore(newPool(2), table);
+      const heard: string[] = [];
+      const spy = await admin.connect();
+      try {
+        spy.on('notification', (message) => heard.push(message.payload ?? ''));
+        await spy.query(`LISTEN "idemkit:${table}"`);
+        const response = { status: 201, headers: [], body: new Uint8Array([1]) };
+        // Unwatched: completed, released and taken over without a NOTIFY.
+        const done = record();
+        await writer.acquire(done, done.createdAt);
+        await writer.complete(done.key, done.token, response, done.expiresAt);
+        const dropped = record();
+        await writer.acquire(dropped, dropped.createdAt);
+        await writer.release(dropped.key, dropped.token);
+        const lapsed = record({ leaseUntil: Date.now() - 1 });
+        await writer.acquire(lapsed, lapsed.createdAt);
+        const later = Date.now();
+        assert.equal(
+          (await writer.acquire(record({ key: lapsed.key, createdAt: later }), later)).acquired,
+          true,
+        );
+        // Watched from another process's store: its completion notifies.
+        const waited = record();
+        await writer.acquire(waited, waited.createdAt);
+        const woke = store.watch!(waited.key, AbortSignal.timeout(5000));
+        await sleep(50);
+        await writer.complete(waited.key, waited.token, response, waited.expiresAt);
+        assert.equal(await settlesWithin(woke, 2000), true, 'the marked record woke its waiter');
+        // Notifications arrive in commit order: had the unwatched changes notified, they came first.
+        for (let i = 0; i < 100 && heard.length === 0; i++) await sleep(20);
+        assert.deepEqual(heard, [waited.key]);
+      } finally {
+        spy.release(true);
+      }
+    });
+
+    it('wakes a watch at once when its record stopped being in flight before it was marked', async () => {
+      const store = await warmStore();
+      const gone = record();
+      await store.acquire(gone, gone.createdAt);
+      await store.complete(
+        gone.key,
+        gone.token,
+        { status: 200, headers: [], body: new Uint8Array() },
+        gone.expiresAt,
+      );
+      // No NOTIFY will come for it: the mark finds the record completed and wakes the waiter.
+      assert.equal(await settlesWithin(store.watch!(gone.key, AbortSignal.timeout(5000)), 2000), true);
+      assert.equal(
+        await settlesWithin(store.watch!(`absent:${randomUUID()}`, AbortSignal.timeout(5000)), 2000),
+        true,
+      );
     });
 
     it('works with a 63-character table name (hashed channel, truncated index name)', async () => {

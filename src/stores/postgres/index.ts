@@ -37,9 +37,12 @@ export interface PostgresStoreOptions {
   /** Table name, optionally schema-qualified (`billing.idempotency`). Default `idemkit_records`. */
   table?: string;
   /**
-   * Send NOTIFY when a record completes, is released or is taken over, and LISTEN for it so waiting
-   * duplicates wake at once instead of polling (default true). Turn it off when the write rate is
-   * very high: PostgreSQL serialises the commits of notifying transactions on one global lock.
+   * LISTEN for changes to records that duplicates wait on, so they wake at once instead of polling
+   * (default true). A waiting process marks the record (one write per key it waits on), and only a
+   * marked record sends NOTIFY when it completes, is released or is taken over: PostgreSQL
+   * serialises the commits of notifying transactions on one lock per database, which a NOTIFY on
+   * every completion would turn into a ceiling on the write rate. Every process sharing the table
+   * should use the same setting: a process with `notify: false` neither marks nor notifies.
    */
   notify?: boolean;
   /**
@@ -74,9 +77,9 @@ const claimAttempts = 5;
  * a duplicate of a request in flight) only reads: it takes no row lock and writes nothing.
  *
  * Waiting duplicates: with a `Pool` and `notify` on (the default) the store implements `watch()`
- * with LISTEN/NOTIFY on one borrowed connection; with a single `Client`, or `notify: false`, the
- * engine polls. Every process sharing the table should use the same `notify` setting, or waiters
- * in the others fall back to polling.
+ * with LISTEN/NOTIFY on one borrowed connection, for the records a waiter marked; with a single
+ * `Client`, or `notify: false`, the engine polls. Every process sharing the table should use the
+ * same `notify` setting, or waiters in the others fall back to polling.
  *
  * Call `setup()` once at start-up (or run `schema()` in your migrations). Purge expired rows on a
  * schedule with `purgeExpired(Date.now())`; the index on `expires_at` keeps that cheap.
@@ -114,13 +117,12 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     channel,
     lockName: table,
   });
-  const listener: KeyListener | undefined = channel && isPool(pool) ? keyListener(pool, channel) : undefined;
-
   const claim = statement('claim', sql.claim);
   const complete = statement('complete', sql.complete);
   const release = statement('release', sql.release);
   const renew = statement('renew', sql.renew);
   const get = statement('get', sql.get);
+  const markWatched = statement('watch', sql.watch);
 
   const send = prepare
     ? ({ name, text }: Statement, values: unknown[]) => pool.query({ name, text, values })
@@ -133,6 +135,9 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   async function changed(statement: Statement, values: unknown[]): Promise<boolean> {
     return ((await send(statement, values)).rowCount ?? 0) > 0;
   }
+
+  const listener: KeyListener | undefined =
+    channel && isPool(pool) ? keyListener(pool, channel, (key) => changed(markWatched, [key])) : undefined;
 
   const store: PostgresStore = {
     async setup(): Promise<void> {

@@ -1,6 +1,11 @@
 /**
  * One LISTEN connection per store, shared by every waiter in this process. NOTIFY payloads carry
  * the record key; each waiter wakes when its key is named.
+ *
+ * Records send NOTIFY only once a waiter marked them (see sql.ts), so a watch marks its key once
+ * the connection is listening: marking before that could let a change slip between the mark and
+ * the LISTEN. A key is marked once per process while its mark is fresh, not on every watch (the
+ * engine watches anew after each poll).
  */
 
 /** The part of a pg `PoolClient` the listener uses. */
@@ -23,13 +28,30 @@ export interface KeyListener {
   close(): Promise<void>;
 }
 
-export function keyListener(pool: ListenPool, channel: string): KeyListener {
+/** A mark older than this is made again by the next watch of its key. */
+const markFreshMs = 60_000;
+/** Past this many remembered marks, stale ones are forgotten. */
+const maxMarks = 1000;
+
+/**
+ * @param mark Marks the key's record as waited on; resolves to false when there is no record in
+ *   flight to mark (it completed, was released, or never existed): its waiters wake to re-check.
+ */
+export function keyListener(
+  pool: ListenPool,
+  channel: string,
+  mark: (key: string) => Promise<boolean>,
+): KeyListener {
   const waiters = new Map<string, Set<() => void>>();
+  /** Keys this process marked, and when. */
+  const marked = new Map<string, number>();
   /** The open (or opening) connection; resolves to the function that lets go of it. */
   let connection: Promise<() => void> | undefined;
+  let listening = false;
   let closed = false;
 
   function wake(key: string): void {
+    marked.delete(key);
     const listeners = waiters.get(key);
     if (!listeners) return;
     waiters.delete(key);
@@ -37,7 +59,26 @@ export function keyListener(pool: ListenPool, channel: string): KeyListener {
   }
 
   function wakeAll(): void {
+    marked.clear();
     for (const key of [...waiters.keys()]) wake(key);
+  }
+
+  function markOnce(key: string): void {
+    const now = Date.now();
+    const at = marked.get(key);
+    if (at !== undefined && now - at < markFreshMs) return;
+    if (marked.size >= maxMarks) {
+      for (const [old, when] of marked) if (now - when >= markFreshMs) marked.delete(old);
+      if (marked.size >= maxMarks) marked.clear();
+    }
+    marked.set(key, now);
+    mark(key).then(
+      (inFlight) => {
+        if (!inFlight) wake(key);
+      },
+      // Could not mark (a store failure): let the waiter re-check, which reports the failure.
+      () => wake(key),
+    );
   }
 
   function open(): Promise<() => void> {
@@ -47,7 +88,10 @@ export function keyListener(pool: ListenPool, channel: string): KeyListener {
       const drop = (error?: Error): void => {
         if (dropped) return;
         dropped = true;
-        if (connection === opening) connection = undefined;
+        if (connection === opening) {
+          connection = undefined;
+          listening = false;
+        }
         try {
           // Destroy rather than pool it: a connection that was LISTENing must not serve user queries.
           client.release(error ?? true);
@@ -93,12 +137,17 @@ export function keyListener(pool: ListenPool, channel: string): KeyListener {
         listeners.add(done);
         signal.addEventListener('abort', onAbort, { once: true });
 
+        if (listening) return markOnce(key);
         if (connection) return;
         const opening = open();
         connection = opening;
         opening.then(
-          // Changes made while we were connecting were not heard: wake everyone to re-check once.
-          () => wakeAll(),
+          // Changes made while we were connecting were not heard, and no key is marked yet: wake
+          // everyone to re-check once (and watch again, which marks).
+          () => {
+            if (connection === opening) listening = true;
+            wakeAll();
+          },
           () => {
             // Could not listen (server down, pool exhausted): waiters stay until their signal
             // aborts while the engine keeps polling; the next watch() tries again.
