@@ -37,7 +37,9 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '32' },
   },
 });
-const abVariants = variantNames.filter((name) => name === 'bare' || name.startsWith('idemkit-'));
+const abVariants: readonly VariantName[] = variantNames.filter(
+  (name) => name === 'bare' || name.startsWith('idemkit-'),
+);
 const variant = values.variant as VariantName;
 if (!values.base || !abVariants.includes(variant) || !['first', 'replay'].includes(values.scenario)) {
   console.error(

@@ -10,6 +10,7 @@ const colors: Record<VariantName, string> = {
   'idemkit-redis': '#98bdf0',
   'express-idempotency': '#d98a2b',
   'node-idempotency': '#b0673a',
+  'floor-postgres': '#555555',
 };
 
 const charted: ScenarioName[] = ['first', 'replay', 'large-first', 'large-replay'];

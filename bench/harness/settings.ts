@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { type VariantName, variantNames } from '../shared/protocol.js';
+import { probeNames, type VariantName, variantNames } from '../shared/protocol.js';
 import { type ScenarioName, scenarioNames } from './scenarios.js';
 
 export interface Settings {
@@ -49,7 +49,8 @@ const usage = `npm run bench -- [options]
   --rounds N              rounds of all variants (default 3)
   --warmup S --duration S seconds per run, small-body scenarios (default 5 + 10)
   --connections N         autocannon connections (default 32)
-  --variants a,b          subset of: ${variantNames.join(', ')}
+  --variants a,b          subset of: ${variantNames.join(', ')};
+                          or a probe (bounds, not layers): ${probeNames.join(', ')}
   --scenarios a,b         subset of: ${scenarioNames.join(', ')}
   --profile               run every server under --cpu-prof, summarize its hottest functions
   --pin                   the server on the last CPU, the harness and its load generator on the
@@ -78,7 +79,9 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
     process.exit(0);
   }
   const quick = values.quick === true;
-  const variants = list(values.variants, variantNames, 'variant');
+  const variants: VariantName[] = values.variants
+    ? list(values.variants, [...variantNames, ...probeNames], 'variant')
+    : [...variantNames];
   const scenarios = list(values.scenarios, scenarioNames, 'scenario');
   const warmupSeconds = number(values.warmup, quick ? 2 : 5);
   const measureSeconds = number(values.duration, quick ? 4 : 10);
@@ -112,6 +115,7 @@ export function parseSettings(argv: string[], profileDir: string): Settings {
     !values.profile &&
     settings.rounds >= 3 &&
     settings.measureSeconds >= 10 &&
+    variantNames.every((name) => variants.includes(name)) &&
     variants.length === variantNames.length &&
     scenarios.length === scenarioNames.length;
   return settings;

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   type HarnessMessage,
+  probeNames,
   type ServerMessage,
   type VariantName,
   variantNames,
@@ -16,6 +17,7 @@ import {
 import { chargesApp } from './charges-app.js';
 import { ExecutionLedger } from './execution-ledger.js';
 import { expressIdempotencyVariant } from './express-idempotency-variant.js';
+import { floorPostgresVariant } from './floor-postgres-variant.js';
 import { idemkitVariant } from './idemkit-variant.js';
 import { nodeIdempotencyVariant } from './node-idempotency-variant.js';
 import type { Variant } from './variant.js';
@@ -40,12 +42,15 @@ async function createVariant(name: VariantName): Promise<Variant> {
       return expressIdempotencyVariant();
     case 'node-idempotency':
       return nodeIdempotencyVariant();
+    case 'floor-postgres':
+      return floorPostgresVariant();
   }
 }
 
 async function main(): Promise<void> {
   const name = process.argv[2] as VariantName;
-  if (!variantNames.includes(name)) throw new Error(`unknown variant ${String(name)}`);
+  if (!variantNames.includes(name as never) && !probeNames.includes(name as never))
+    throw new Error(`unknown variant ${String(name)}`);
   const variant = await createVariant(name);
   const ledger = new ExecutionLedger();
   const app = chargesApp({

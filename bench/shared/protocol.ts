@@ -13,7 +13,13 @@ export const variantNames = [
   'node-idempotency',
 ] as const;
 
-export type VariantName = (typeof variantNames)[number];
+/**
+ * Servers that are not idempotency layers but bound what one can reach (run only when named with
+ * `--variants`; never part of a complete run): see bench/server/floor-postgres-variant.ts.
+ */
+export const probeNames = ['floor-postgres'] as const;
+
+export type VariantName = (typeof variantNames)[number] | (typeof probeNames)[number];
 
 /** Store methods counted on idemkit's stores (calls the engine makes, per method). */
 export type StoreCallCounts = Record<'acquire' | 'complete' | 'release' | 'renew' | 'get' | 'watch', number>;
