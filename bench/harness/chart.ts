@@ -10,6 +10,7 @@ const colors: Record<VariantName, string> = {
   'idemkit-redis': '#98bdf0',
   'express-idempotency': '#d98a2b',
   'node-idempotency': '#b0673a',
+  'floor-memory': '#333333',
   'floor-postgres': '#555555',
 };
 

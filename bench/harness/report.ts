@@ -20,6 +20,8 @@ const wiring: Record<VariantName, string> = {
     '`app.post(path, express.json(), idempotency(), handler)` with its defaults (in-memory data adapter); the handler returns early when `getSharedIdempotencyService().isHit(req)`, as its README shows.',
   'node-idempotency':
     '`new Idempotency(new MemoryStorageAdapter(), { inProgressStrategy: { wait: true } })`: `onRequest()` before the handler (a returned response is sent with `res.status(additional.status).send(body)`), `onResponse()` with the body of `res.json()` (not awaited before sending, as its own framework plugins do). Its Express package is not on the registry, so this is the core API wired by hand as its README describes. `wait: true` is its documented way to make a duplicate wait (polling every 100 ms) instead of failing at once.',
+  'floor-memory':
+    'Not a layer: the raw key in a `Map`, marked taken before the handler runs and given the serialised JSON body when it answers; replays from the `Map`, 409 while taken. No fingerprint, hashing, expiry, leases or waiters: the ceiling for an in-memory layer.',
   'floor-postgres':
     'Not a layer: one committed claim `INSERT` and one committed completion `UPDATE` per request (prepared, on a default `pg.Pool`), none of idemkit; the ceiling for a durable PostgreSQL layer. First executions only.',
 };

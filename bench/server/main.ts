@@ -17,6 +17,7 @@ import {
 import { chargesApp } from './charges-app.js';
 import { ExecutionLedger } from './execution-ledger.js';
 import { expressIdempotencyVariant } from './express-idempotency-variant.js';
+import { floorMemoryVariant } from './floor-memory-variant.js';
 import { floorPostgresVariant } from './floor-postgres-variant.js';
 import { idemkitVariant } from './idemkit-variant.js';
 import { nodeIdempotencyVariant } from './node-idempotency-variant.js';
@@ -42,6 +43,8 @@ async function createVariant(name: VariantName): Promise<Variant> {
       return expressIdempotencyVariant();
     case 'node-idempotency':
       return nodeIdempotencyVariant();
+    case 'floor-memory':
+      return floorMemoryVariant();
     case 'floor-postgres':
       return floorPostgresVariant();
   }

@@ -15,9 +15,9 @@ export const variantNames = [
 
 /**
  * Servers that are not idempotency layers but bound what one can reach (run only when named with
- * `--variants`; never part of a complete run): see bench/server/floor-postgres-variant.ts.
+ * `--variants`; never part of a complete run): see bench/server/floor-*-variant.ts.
  */
-export const probeNames = ['floor-postgres'] as const;
+export const probeNames = ['floor-memory', 'floor-postgres'] as const;
 
 export type VariantName = (typeof variantNames)[number] | (typeof probeNames)[number];
 
