@@ -109,7 +109,8 @@ export async function runScenario(
     const large = spec.responseBytes > 0;
     const warmup = large ? settings.largeWarmupSeconds : settings.warmupSeconds;
     const seconds = large ? settings.largeMeasureSeconds : settings.measureSeconds;
-    const usesDatabase = variant === 'idemkit-postgres' || variant === 'idemkit-redis';
+    const usesDatabase =
+      variant === 'idemkit-postgres' || variant === 'idemkit-redis' || variant === 'floor-postgres';
     const otherCpu = new ForeignCpu(() => [process.pid, server.pid, ...(usesDatabase ? databasePids() : [])]);
     const problems: string[] = [];
 

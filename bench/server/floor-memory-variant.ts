@@ -27,7 +27,7 @@ export async function floorMemoryVariant(): Promise<Variant> {
       return;
     }
     records.set(key, null);
-    const send = response.send.bind(response);
+    const send = response.send;
     // Express's own res.json is JSON.stringify + Content-Type + res.send; this keeps the string too.
     response.json = (body: unknown) => {
       const json = JSON.stringify(body);

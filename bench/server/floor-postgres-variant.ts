@@ -49,12 +49,13 @@ export async function floorPostgresVariant(): Promise<Variant> {
   };
 }
 
-/** Hold `res.json(body)` back until `store(serialised body)` has committed. */
+/** Hold `res.json(body)` back until `store(serialised body)` has committed, then send that text. */
 function completeBeforeAnswering(response: Response, store: (body: string) => Promise<unknown>): void {
-  const json = response.json.bind(response);
+  const send = response.send;
   response.json = (body: unknown) => {
-    store(JSON.stringify(body)).then(
-      () => json(body),
+    const json = JSON.stringify(body);
+    store(json).then(
+      () => send.call(response.type('json'), json),
       () => response.status(503).end(),
     );
     return response;
