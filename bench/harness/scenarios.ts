@@ -9,6 +9,22 @@ import { databasePids, ForeignCpu, processJiffies, waitForQuiet } from './quiet.
 import { ServerProcess } from './server-process.js';
 import type { Settings } from './settings.js';
 
+/**
+ * Whether a variant talks to a PostgreSQL or Redis server, whose CPU is then the variant's own, not
+ * a foreign load. A record, so that a new variant cannot be left out.
+ */
+const usesDatabaseServer: Record<VariantName, boolean> = {
+  bare: false,
+  'idemkit-memory': false,
+  'idemkit-sqlite': false,
+  'idemkit-postgres': true,
+  'idemkit-redis': true,
+  'express-idempotency': false,
+  'node-idempotency': false,
+  'floor-memory': false,
+  'floor-postgres': true,
+};
+
 export const scenarioNames = ['first', 'replay', 'duplicates', 'large-first', 'large-replay'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
@@ -109,9 +125,11 @@ export async function runScenario(
     const large = spec.responseBytes > 0;
     const warmup = large ? settings.largeWarmupSeconds : settings.warmupSeconds;
     const seconds = large ? settings.largeMeasureSeconds : settings.measureSeconds;
-    const usesDatabase =
-      variant === 'idemkit-postgres' || variant === 'idemkit-redis' || variant === 'floor-postgres';
-    const otherCpu = new ForeignCpu(() => [process.pid, server.pid, ...(usesDatabase ? databasePids() : [])]);
+    const otherCpu = new ForeignCpu(() => [
+      process.pid,
+      server.pid,
+      ...(usesDatabaseServer[variant] ? databasePids() : []),
+    ]);
     const problems: string[] = [];
 
     let nextKey = uniqueKeys();

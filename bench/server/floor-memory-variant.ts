@@ -1,4 +1,5 @@
 import type { RequestHandler } from 'express';
+import { interceptJson } from './intercept-json.js';
 import type { Variant } from './variant.js';
 
 interface Kept {
@@ -27,13 +28,10 @@ export async function floorMemoryVariant(): Promise<Variant> {
       return;
     }
     records.set(key, null);
-    const send = response.send;
-    // Express's own res.json is JSON.stringify + Content-Type + res.send; this keeps the string too.
-    response.json = (body: unknown) => {
-      const json = JSON.stringify(body);
+    interceptJson(response, (json, send) => {
       records.set(key, { status: response.statusCode, json });
-      return send.call(response.type('json'), json);
-    };
+      send();
+    });
     next();
   };
 

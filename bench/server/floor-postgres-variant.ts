@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { RequestHandler } from 'express';
 import pg from 'pg';
 import { countCalls } from './counting-store.js';
+import { interceptJson } from './intercept-json.js';
 import type { Variant } from './variant.js';
 
 /**
@@ -29,9 +30,12 @@ export async function floorPostgresVariant(): Promise<Variant> {
         response.status(409).json({ error: 'key seen before (the floor variant never replays)' });
         return;
       }
-      completeBeforeAnswering(response, (body) =>
-        pool.query({ name: 'floor_complete', text: complete, values: [key, body] }),
-      );
+      // The completion commits before the client hears back, as a crash-safe layer must.
+      interceptJson(response, (json, send) => {
+        pool
+          .query({ name: 'floor_complete', text: complete, values: [key, json] })
+          .then(send, () => response.status(503).end());
+      });
       next();
     }, next);
   };
@@ -46,18 +50,5 @@ export async function floorPostgresVariant(): Promise<Variant> {
       await pool.query(`DROP TABLE IF EXISTS "${table}"`);
       await pool.end();
     },
-  };
-}
-
-/** Hold `res.json(body)` back until `store(serialised body)` has committed, then send that text. */
-function completeBeforeAnswering(response: Response, store: (body: string) => Promise<unknown>): void {
-  const send = response.send;
-  response.json = (body: unknown) => {
-    const json = JSON.stringify(body);
-    store(json).then(
-      () => send.call(response.type('json'), json),
-      () => response.status(503).end(),
-    );
-    return response;
   };
 }
