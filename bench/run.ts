@@ -11,6 +11,7 @@ import { buildServer, removeBuild } from './harness/build.js';
 import { throughputChart } from './harness/chart.js';
 import type { BenchDocument } from './harness/document.js';
 import { describeMachine } from './harness/machine.js';
+import { measureMemoryStoreBound } from './harness/memory-store-bound.js';
 import { mainThreadProfile, summarizeProfile } from './harness/profile-summary.js';
 import { benchmarksMarkdown, consoleTable } from './harness/report.js';
 import { type RunRecord, runScenario, scenarios } from './harness/scenarios.js';
@@ -64,6 +65,10 @@ async function main(): Promise<void> {
   } finally {
     removeBuild(settings.serverEntry);
   }
+  const memoryStoreBound = settings.variants.includes('idemkit-memory')
+    ? measureMemoryStoreBound()
+    : undefined;
+  if (memoryStoreBound) console.log(`memory store, µs per claim: ${describeBound(memoryStoreBound)}`);
   const document: BenchDocument = {
     date: new Date().toISOString(),
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
@@ -71,6 +76,7 @@ async function main(): Promise<void> {
     machine,
     settings,
     runs,
+    memoryStoreBound,
   };
   if (settings.profileDir) {
     document.profiles = runs.flatMap((run) =>
@@ -107,6 +113,10 @@ function writeReport(document: BenchDocument): void {
   }
   writeFileSync(`${root}BENCHMARKS.md`, benchmarksMarkdown({ document, cells, profile, findings }));
   console.log('wrote BENCHMARKS.md and bench/results/chart.svg');
+}
+
+function describeBound(bound: NonNullable<BenchDocument['memoryStoreBound']>): string {
+  return `empty ${bound.emptyUs.toFixed(2)}, at its bound ${bound.atBoundUs.toFixed(2)}, expiring ${bound.expiringUs.toFixed(2)}`;
 }
 
 function describeRun(run: RunRecord): string {

@@ -1,5 +1,6 @@
 import type { VariantName } from '../shared/protocol.js';
 import type { BenchDocument } from './document.js';
+import type { MemoryStoreBound } from './memory-store-bound.js';
 import type { ProfileSummary } from './profile-summary.js';
 import { type ScenarioName, scenarios } from './scenarios.js';
 import type { Cell } from './summary.js';
@@ -139,6 +140,8 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     );
   }
 
+  if (document.memoryStoreBound) lines.push(...memoryStoreBoundSection(document.memoryStoreBound));
+
   const wrong = cells.filter((cell) => cell.verdict.status === 'incorrect');
   lines.push('### Correctness problems found', '');
   if (wrong.length === 0) lines.push('None: every idempotency layer ran each key once and replayed it.', '');
@@ -164,6 +167,27 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     '',
   );
   return `${lines.join('\n')}`;
+}
+
+function memoryStoreBoundSection(bound: MemoryStoreBound): string[] {
+  const row = (name: string, us: number) =>
+    `| ${name} | ${us.toFixed(2)} µs | ${(us / bound.emptyUs).toFixed(2)} × |`;
+  return [
+    '### Memory store in steady state',
+    '',
+    `A claim and its completion at the store (\`bench/harness/memory-store-bound.ts\`, a process of its own,`,
+    `${fmt(bound.claims)} claims per case, median of ${bound.rounds} interleaved rounds): into an empty store; into one at its`,
+    `\`maxEntries\` bound of ${fmt(bound.records)} (each claim evicts the oldest completed record); and into one`,
+    `holding ${fmt(bound.records)} live records whose oldest expires at each claim. A single process reaches one of the last`,
+    'two within a day at a little over one new key per second.',
+    '',
+    '| store | per claim + completion | × empty |',
+    '|---|--:|--:|',
+    row('empty', bound.emptyUs),
+    row(`at its bound (${fmt(bound.records)})`, bound.atBoundUs),
+    row('oldest record expiring', bound.expiringUs),
+    '',
+  ];
 }
 
 function profileSection(profile: BenchDocument): string[] {

@@ -32,6 +32,108 @@ describe('memoryStore bounds', () => {
     assert.equal(await store.get('old', 0), null);
   });
 
+  it('evicts by creation order, skipping records that were released or replaced', async () => {
+    const store = memoryStore({ maxEntries: 2 });
+    const done = { status: 200, headers: [], body: new Uint8Array() };
+    await store.acquire(
+      { key: 'a', token: 'a1', fingerprint: 'f', createdAt: 0, leaseUntil: 5, expiresAt: 10 },
+      0,
+    );
+    await store.acquire(
+      { key: 'b', token: 'b1', fingerprint: 'f', createdAt: 5, leaseUntil: 9, expiresAt: 1000 },
+      5,
+    );
+    await store.complete('b', 'b1', done, 1000);
+    // 'a' expired; claimed anew it is now the youngest record, whatever its first claim's place.
+    await store.acquire(
+      { key: 'a', token: 'a2', fingerprint: 'f', createdAt: 20, leaseUntil: 25, expiresAt: 1020 },
+      20,
+    );
+    await store.complete('a', 'a2', done, 1020);
+    await store.acquire(
+      { key: 'c', token: 'c1', fingerprint: 'f', createdAt: 21, leaseUntil: 26, expiresAt: 1021 },
+      21,
+    );
+    assert.equal(await store.get('b', 21), null, 'the oldest completed record goes');
+    assert.equal((await store.get('a', 21))?.token, 'a2', 'the younger claim of a reused key stays');
+    // A released record leaves a stale entry at the front; the next eviction passes it by.
+    assert.equal(await store.release('c', 'c1'), true);
+    await store.acquire(
+      { key: 'd', token: 'd1', fingerprint: 'f', createdAt: 22, leaseUntil: 27, expiresAt: 1022 },
+      22,
+    );
+    await store.acquire(
+      { key: 'e', token: 'e1', fingerprint: 'f', createdAt: 23, leaseUntil: 28, expiresAt: 1023 },
+      23,
+    );
+    assert.equal(await store.get('a', 23), null);
+    assert.equal((await store.get('d', 23))?.state, 'in-flight');
+    assert.equal((await store.get('e', 23))?.state, 'in-flight');
+  });
+
+  it('passes over a long-held claim on every eviction, and still never evicts it', async () => {
+    const store = memoryStore({ maxEntries: 3 });
+    const done = { status: 200, headers: [], body: new Uint8Array() };
+    const claim = (key: string, at: number) =>
+      store.acquire(
+        { key, token: key, fingerprint: 'f', createdAt: at, leaseUntil: at + 5, expiresAt: at + 1e6 },
+        at,
+      );
+    await claim('held', 0);
+    for (let i = 1; i <= 50; i++) {
+      assert.equal((await claim(`k${i}`, i)).acquired, true);
+      await store.complete(`k${i}`, `k${i}`, done, i + 1e6);
+    }
+    assert.equal((await store.get('held', 51))?.state, 'in-flight');
+    assert.equal((await store.get('k50', 51))?.state, 'completed');
+    assert.equal((await store.get('k49', 51))?.state, 'completed');
+    assert.equal(await store.get('k48', 51), null);
+  });
+
+  it('claims without scanning the records: V8 would walk every deleted entry again', async () => {
+    const store = memoryStore({ maxEntries: 100 });
+    const done = { status: 200, headers: [], body: new Uint8Array() };
+    const map = Map.prototype as unknown as Record<PropertyKey, unknown>;
+    const scans = [Symbol.iterator, 'entries', 'keys', 'values', 'forEach'] as const;
+    const originals = scans.map((name) => map[name]);
+    // Expiring records (the first 100) and a full store (the rest) are the cases that once scanned.
+    const claim = (i: number) => {
+      const at = i < 100 ? i : 1000 + i;
+      return store.acquire(
+        {
+          key: `k${i}`,
+          token: 't',
+          fingerprint: 'f',
+          createdAt: at,
+          leaseUntil: at + 5,
+          expiresAt: i < 100 ? 500 : 1e9,
+        },
+        at,
+      );
+    };
+    for (let i = 0; i < 100; i++) {
+      await claim(i);
+      await store.complete(`k${i}`, 't', done, 500);
+    }
+    for (const name of scans) {
+      map[name] = () => {
+        throw new Error(`acquire scanned the records (Map.prototype.${String(name)})`);
+      };
+    }
+    try {
+      for (let i = 100; i < 400; i++) {
+        assert.equal((await claim(i)).acquired, true);
+        await store.complete(`k${i}`, 't', done, 1e9);
+      }
+    } finally {
+      scans.forEach((name, i) => {
+        map[name] = originals[i];
+      });
+    }
+    assert.equal(await store.get('k99', 2000), null);
+    assert.equal((await store.get('k399', 2000))?.state, 'completed');
+  });
+
   it('rejects a nonsensical bound', () => {
     assert.throws(() => memoryStore({ maxEntries: 0 }), /maxEntries/);
   });

@@ -5,6 +5,7 @@ import type {
   NewRecord,
   StoredResponse,
 } from '../../core/store.js';
+import { CreationOrder } from './creation-order.js';
 
 export interface MemoryStoreOptions {
   /**
@@ -36,6 +37,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
   }
   // Insertion order doubles as age order: claims re-insert, so the first entries are the oldest.
   const records = new Map<string, IdempotencyRecord>();
+  const order = new CreationOrder(records);
   const watchers = new Map<string, Set<() => void>>();
 
   function changed(key: string): void {
@@ -68,17 +70,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
   }
 
   function makeRoom(now: number): void {
-    // The oldest entries expire first when ttl is uniform, so this sweep is usually O(1).
-    for (const [key, record] of records) {
-      if (record.expiresAt > now) break;
-      records.delete(key);
+    // Expired records leave from the front, oldest first.
+    for (let record = order.oldest(); record && record.expiresAt <= now; record = order.oldest()) {
+      order.shift();
+      records.delete(record.key);
     }
     if (records.size < maxEntries) return;
-    for (const [key, record] of records) {
+    // Full: evict the oldest completed record. In-flight ones go to the back of the queue, so
+    // a claim held for long is not walked past again by every eviction after it.
+    for (let tries = order.length; tries > 0; tries--) {
+      const record = order.oldest();
+      if (!record) break;
+      order.shift();
       if (record.state === 'completed' || record.expiresAt <= now) {
-        records.delete(key);
+        records.delete(record.key);
         return;
       }
+      order.add(record);
     }
     throw new Error(`memoryStore is full: ${maxEntries} requests are in flight (raise maxEntries)`);
   }
@@ -110,6 +118,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
         response: undefined,
       };
       records.set(candidate.key, record);
+      order.add(record);
       return { acquired: true, record: snapshot(record) };
     },
 
