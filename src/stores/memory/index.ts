@@ -35,8 +35,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): IdempotencyStore 
       `memoryStore: maxEntries must be a positive integer, got ${String(options.maxEntries)}`,
     );
   }
-  // Insertion order doubles as age order: claims re-insert, so the first entries are the oldest.
   const records = new Map<string, IdempotencyRecord>();
+  // Oldest first: what expiry and eviction take from.
   const order = new CreationOrder(records);
   const watchers = new Map<string, Set<() => void>>();
 
