@@ -22,24 +22,37 @@ export function canonicalizeJsonText(text: string): string | undefined {
 
 /** Canonical text of an already parsed value (a framework's parsed body). */
 export function canonicalize(value: unknown): string {
+  return append('', value);
+}
+
+/** `text` followed by the canonical text of `value`: one string grown in place, no arrays to join. */
+function append(text: string, value: unknown): string {
   if (value === null || typeof value !== 'object') {
     // ECMAScript's number and string serialisation is exactly what RFC 8785 prescribes.
-    return JSON.stringify(value) ?? 'null';
+    return text + (JSON.stringify(value) ?? 'null');
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalize).join(',')}]`;
+  if (Array.isArray(value)) {
+    let out = `${text}[`;
+    for (let i = 0; i < value.length; i++) out = append(i === 0 ? out : `${out},`, value[i]);
+    return `${out}]`;
+  }
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    return canonicalize((value as { toJSON(): unknown }).toJSON());
+    return append(text, (value as { toJSON(): unknown }).toJSON());
   }
   const record = value as Record<string, unknown>;
   // Default sort compares UTF-16 code units, the order RFC 8785 requires.
-  const members = Object.keys(record)
-    .filter((name) => record[name] !== undefined && typeof record[name] !== 'function')
-    .sort()
-    .map((name) => `${JSON.stringify(name)}:${canonicalize(record[name])}`);
-  return `{${members.join(',')}}`;
+  const names = Object.keys(record).sort();
+  let out = `${text}{`;
+  let first = true;
+  for (const name of names) {
+    const member = record[name];
+    if (member === undefined || typeof member === 'function') continue;
+    out = append(`${first ? out : `${out},`}${JSON.stringify(name)}:`, member);
+    first = false;
+  }
+  return `${out}}`;
 }
 
-/** Scans number literals outside strings for ones a double would round. */
 function hasLossyNumber(text: string): boolean {
   let i = 0;
   const length = text.length;

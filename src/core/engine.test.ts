@@ -205,7 +205,7 @@ describe('duplicates waiting for an execution in the same process', () => {
   /** A memory store that counts reads and has no watch(), so only the engine can wake a waiter. */
   function countingStore() {
     const inner = memoryStore();
-    const counts = { get: 0, acquire: 0 };
+    const counts = { get: 0, acquire: 0, renew: 0 };
     const store = {
       ...inner,
       watch: undefined,
@@ -216,6 +216,10 @@ describe('duplicates waiting for an execution in the same process', () => {
       get: (...args: Parameters<typeof inner.get>) => {
         counts.get++;
         return inner.get(...args);
+      },
+      renew: (...args: Parameters<typeof inner.renew>) => {
+        counts.renew++;
+        return inner.renew(...args);
       },
     };
     return { store, counts };
@@ -282,6 +286,24 @@ describe('duplicates waiting for an execution in the same process', () => {
     assert.ok(events.some((event) => event.type === 'lease-lost'));
     const replay = await route.begin(request('k'));
     assert.equal(replay.type === 'respond' && Buffer.from(replay.response.body).toString(), 'new');
+  });
+
+  it('renew while renewWhile says so, and no more once it says no', async () => {
+    const { store, counts } = countingStore();
+    const route = createIdempotency({ store, lease: 90, wait: 0 }).route();
+    const original = await route.begin(request('k'));
+    assert.equal(original.type, 'execute');
+    if (original.type !== 'execute') return;
+    let clientHere = true;
+    original.execution.renewWhile(() => clientHere);
+    await sleep(200); // renewals every 30 ms: the lease never lapses
+    assert.ok(counts.renew >= 3, `${counts.renew} renewals while wanted`);
+    assert.equal((await route.begin(request('k'))).type, 'respond', 'held: a duplicate gets 409');
+    clientHere = false;
+    const renewals = counts.renew;
+    await sleep(200); // past the lease: the next renewal was skipped, the lease lapsed
+    assert.equal(counts.renew, renewals, 'no renewal once unwanted');
+    assert.equal((await route.begin(request('k'))).type, 'execute', 'the lapsed key is taken over');
   });
 
   it('wait for a live local execution that keeps renewing, then get its response', async () => {

@@ -33,6 +33,7 @@ export class Execution {
   readonly #fingerprint: string;
   readonly #expiresAt: number;
   #cancelRenewal: (() => void) | undefined;
+  #renewWanted: (() => boolean) | undefined;
   #settled = false;
 
   constructor(
@@ -102,6 +103,15 @@ export class Execution {
     this.#cancelRenewal = undefined;
   }
 
+  /**
+   * Ask `wanted` before each renewal, and stop renewing once it says no: `stopRenewing` for an
+   * adapter that looks at its client lazily instead of listening for it per request. The lease
+   * lapses as early either way: renewals before the client left were made, none after.
+   */
+  renewWhile(wanted: () => boolean): void {
+    this.#renewWanted = wanted;
+  }
+
   /** Renew at a third of the lease, so two renewals can fail before it lapses. */
   #scheduleRenewal(): void {
     this.#cancelRenewal = after(this.#options.lease / 3, () => void this.#renew());
@@ -155,6 +165,10 @@ export class Execution {
 
   async #renew(): Promise<void> {
     if (this.#settled || this.#cancelRenewal === undefined) return;
+    if (this.#renewWanted?.() === false) {
+      this.#cancelRenewal = undefined;
+      return;
+    }
     const { store, report, now } = this.#context;
     let keepRenewing = true;
     try {

@@ -96,12 +96,11 @@ function act(decision: Decision, response: ServerResponse, next: ExpressNext): v
     sendResponse(response, decision.response);
   } else {
     const { execution } = decision;
-    const capture = captureResponse(response, execution);
-    response.once('close', () => {
-      // The client is gone before the handler answered. Express cannot say whether the
-      // handler still works, so stop renewing: the lease lapses unless it answers in time.
-      if (!capture.ended) execution.stopRenewing();
-    });
+    captureResponse(response, execution);
+    // Once the client is gone, Express cannot say whether the handler still works: stop
+    // renewing, so the lease lapses unless it answers in time. (An answered response settles
+    // the execution, which stops renewing by itself.)
+    execution.renewWhile(() => !response.destroyed);
     next();
   }
 }
