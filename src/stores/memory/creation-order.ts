@@ -1,5 +1,3 @@
-import type { IdempotencyRecord } from '../../core/store.js';
-
 /**
  * The memory store's records, oldest first, for expiry and eviction: a queue beside the `Map`
  * that holds them. The `Map`'s own order would do, but V8 leaves each deleted entry behind as a
@@ -10,12 +8,12 @@ import type { IdempotencyRecord } from '../../core/store.js';
  * (released, purged, replaced after expiry) stay here as stale entries until they reach the
  * front or the queue is compacted, which happens once stale entries outnumber live ones.
  */
-export class CreationOrder {
-  readonly #records: ReadonlyMap<string, IdempotencyRecord>;
-  #queue: Array<IdempotencyRecord | undefined> = [];
+export class CreationOrder<R extends { readonly key: string }> {
+  readonly #records: ReadonlyMap<string, R>;
+  #queue: Array<R | undefined> = [];
   #head = 0;
 
-  constructor(records: ReadonlyMap<string, IdempotencyRecord>) {
+  constructor(records: ReadonlyMap<string, R>) {
     this.#records = records;
   }
 
@@ -24,13 +22,13 @@ export class CreationOrder {
     return this.#queue.length - this.#head;
   }
 
-  add(record: IdempotencyRecord): void {
+  add(record: R): void {
     this.#queue.push(record);
     if (this.length > 2 * this.#records.size + 1024) this.#compact();
   }
 
   /** The oldest live record, dropping the stale entries before it. */
-  oldest(): IdempotencyRecord | undefined {
+  oldest(): R | undefined {
     for (;;) {
       const record = this.#queue[this.#head];
       if (record === undefined || this.#isLive(record)) return record;
@@ -39,7 +37,7 @@ export class CreationOrder {
   }
 
   /** Drop the front entry (the caller deleted its record, or moves it to the back with `add`). */
-  shift(): IdempotencyRecord | undefined {
+  shift(): R | undefined {
     const record = this.#queue[this.#head];
     if (record === undefined) return undefined;
     this.#queue[this.#head++] = undefined;
@@ -51,12 +49,12 @@ export class CreationOrder {
     return record;
   }
 
-  #isLive(record: IdempotencyRecord): boolean {
+  #isLive(record: R): boolean {
     return this.#records.get(record.key) === record;
   }
 
   #compact(): void {
-    const live: IdempotencyRecord[] = [];
+    const live: R[] = [];
     for (let i = this.#head; i < this.#queue.length; i++) {
       const record = this.#queue[i];
       if (record !== undefined && this.#isLive(record)) live.push(record);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { runStoreContract } from '../../testing/index.js';
 import { memoryStore } from './index.js';
 
@@ -132,6 +134,52 @@ describe('memoryStore bounds', () => {
     }
     assert.equal(await store.get('k99', 2000), null);
     assert.equal((await store.get('k399', 2000))?.state, 'completed');
+  });
+
+  it('keeps each body as it was at complete(), whatever its size and wherever its bytes sit', async () => {
+    const store = memoryStore();
+    // Around the size where small bodies are held as strings and larger ones as bytes.
+    for (const size of [0, 1, 255, 4095, 4096, 70_000]) {
+      const expected = Uint8Array.from({ length: size }, (_, i) => (i * 131 + size) % 256);
+      // A view into a larger, pooled-looking buffer: only the view's bytes belong to the body.
+      const backing = new Uint8Array(size + 16).fill(0xee);
+      backing.set(expected, 7);
+      const body = backing.subarray(7, 7 + size);
+      const key = `size-${size}`;
+      await store.acquire(
+        { key, token: 't', fingerprint: 'f', createdAt: 0, leaseUntil: 5, expiresAt: 10 },
+        0,
+      );
+      assert.equal(await store.complete(key, 't', { status: 200, headers: [], body }, 10), true);
+      backing.fill(0); // the caller reuses its buffer
+      const first = (await store.get(key, 1))?.response?.body;
+      assert.deepEqual(first && [...first], [...expected], `a ${size}-byte body`);
+      first?.fill(1);
+      const second = (await store.get(key, 1))?.response?.body;
+      if (size < 4096) assert.deepEqual(second && [...second], [...expected], 'a read gets its own copy');
+    }
+  });
+
+  it('holds small bodies without an ArrayBuffer each (the collector tracks every one)', async () => {
+    const store = memoryStore();
+    const body = new TextEncoder().encode(
+      JSON.stringify({ id: 'ch_0123456789abcdef', amount: 1000 }).repeat(2),
+    );
+    // Collect first: earlier tests' garbage freed during the loop would hide what it retains.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    for (let i = 0; i < 10_000; i++) {
+      const key = `k${i}`;
+      store.acquire({ key, token: 't', fingerprint: 'f', createdAt: 0, leaseUntil: 5, expiresAt: 10 }, 0);
+      store.complete(key, 't', { status: 201, headers: [['content-type', 'application/json']], body }, 10);
+    }
+    gc();
+    const grown = process.memoryUsage().arrayBuffers - before;
+    // One ArrayBuffer per record would hold 10,000 × body.length bytes (1.4 MB) here.
+    assert.ok(grown < (10_000 * body.length) / 4, `ArrayBuffer bytes grew by ${grown}`);
+    assert.equal((await store.get('k9999', 1))?.state, 'completed', 'the store was alive throughout');
   });
 
   it('rejects a nonsensical bound', () => {
