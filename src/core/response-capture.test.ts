@@ -154,6 +154,51 @@ describe('captureResponse through ServerResponse.prototype', () => {
     }
   });
 
+  it('lets go of a response once it is sent or failed, not before', async () => {
+    // Scavenges keep a WeakMap's values alive: a capture left in the route after its response
+    // is done would carry the request's objects into the old generation.
+    const underCapture = (res: ServerResponse): boolean =>
+      (ServerResponse.prototype as unknown as Record<symbol, { captures: WeakMap<object, unknown> }>)[
+        Symbol.for('idemkit.capture-route.v1')
+      ]!.captures.has(res);
+    let storing: () => void = () => {};
+    const stored = new Promise<void>((resolve) => {
+      storing = resolve;
+    });
+    const slow = fakeExecution(() => stored);
+    const seen: Record<string, boolean> = {};
+    const { url, server } = await serve((req, res) => {
+      if (req.url === '/fail') {
+        const capture = captureResponse(res, fakeExecution().execution);
+        seen.failingBefore = underCapture(res);
+        capture.fail(new Error('handler broke'));
+        seen.failingAfter = underCapture(res);
+        return;
+      }
+      captureResponse(res, slow.execution);
+      res.end('done');
+      // end() is held until the store answers; a second end() meanwhile must still be held.
+      seen.whileStoring = underCapture(res);
+      res.on('finish', () => {
+        seen.afterSent = underCapture(res);
+      });
+      storing();
+    });
+    try {
+      assert.equal((await get(`${url}/ok`)).body, 'done');
+      assert.equal((await get(`${url}/fail`)).status, 500);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(seen, {
+        whileStoring: true,
+        afterSent: false,
+        failingBefore: true,
+        failingAfter: false,
+      });
+    } finally {
+      await close(server);
+    }
+  });
+
   it('wraps a response in place when middleware already gave it its own methods', async () => {
     const { execution, finished } = fakeExecution();
     const { url, server } = await serve((_req, res) => {
