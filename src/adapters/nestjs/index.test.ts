@@ -165,6 +165,18 @@ class ChargesController {
     (response.status!(201) as { json(body: unknown): unknown }).json(body);
   }
 
+  @Post('unanswered')
+  unanswered(
+    @Res() response: NativeResponse & { send?(body: unknown): unknown; json?(body: unknown): unknown },
+  ) {
+    const body = { n: ++this.counter.runs };
+    this.counter.slowStarted.resolve();
+    // The first run returns without ever answering (a bug in the handler); later runs answer.
+    if (body.n === 1) return;
+    if (response.code) return void (response.code(201) as { send(body: unknown): unknown }).send(body);
+    (response.status!(201) as { json(body: unknown): unknown }).json(body);
+  }
+
   @Post('slow')
   async slow() {
     this.counter.slowStarted.resolve();
@@ -271,6 +283,29 @@ for (const platform of ['express', 'fastify'] as const) {
         assert.equal(after.header('idempotent-replayed'), 'true');
         assert.deepEqual(after.json(), { n: 1 });
         assert.equal(app.counter.runs, 1);
+      } finally {
+        await app.close();
+      }
+    });
+
+    it('an @Res() handler that returns without answering a departed client lets its lease lapse', async () => {
+      const app = await start(platform, { lease: 200 });
+      try {
+        const key = randomUUID();
+        const outcome = await send(app.url, {
+          path: '/charges/unanswered',
+          headers: [
+            ['content-type', 'application/json'],
+            ['idempotency-key', key],
+          ],
+          body: '{}',
+          abortOn: app.counter.slowStarted.promise,
+        });
+        assert.equal(outcome, 'aborted');
+        await new Promise((resolve) => setTimeout(resolve, 450)); // Past the 200 ms lease.
+        const retry = await app.post('/charges/unanswered', key, '{}');
+        assert.equal(retry.status, 201, 'the lapsed lease was taken over');
+        assert.deepEqual(retry.json(), { n: 2 });
       } finally {
         await app.close();
       }

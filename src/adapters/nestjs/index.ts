@@ -102,15 +102,13 @@ export class IdempotencyInterceptor {
         }
         const { execution } = decision;
         const raw = (response.raw ?? response) as ServerResponse;
-        const capture = captureResponse(raw, execution);
+        captureResponse(raw, execution);
         let running = true;
         // A gone client does not stop the handler: its lease is renewed while it runs, and its
         // response is stored. Only a handler that is done without ever ending the response (an
-        // @Res() route that never answers) stops renewing, so that its lease lapses.
-        const giveUpIfUnanswered = () => {
-          if (!capture.ended && !running && raw.destroyed) execution.stopRenewing();
-        };
-        raw.once('close', giveUpIfUnanswered);
+        // @Res() route that never answers) stops renewing, so that its lease lapses. (An ended
+        // response settles the execution, which stops renewing by itself.)
+        execution.renewWhile(() => running || !raw.destroyed);
         return next.handle().pipe(
           catchError((error: unknown) =>
             defer(async () => execution.abandon('error', { error })).pipe(
@@ -119,8 +117,6 @@ export class IdempotencyInterceptor {
           ),
           finalize(() => {
             running = false;
-            // Nest sends the result right after the handler's observable completes.
-            setImmediate(giveUpIfUnanswered);
           }),
         );
       }),

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { close, listen } from '../../../test/helpers/listen.js';
 import { createIdempotency, type IdempotencyEvent } from '../../index.js';
 import { memoryStore } from '../../stores/memory/index.js';
-import { runAdapterContract, send } from '../../testing/index.js';
+import { runAdapterContract, send, sendOk } from '../../testing/index.js';
 import { idempotency } from './index.js';
 
 runAdapterContract({
@@ -46,8 +46,13 @@ describe('node adapter specifics', () => {
   async function start(
     listener: Parameters<ReturnType<typeof idempotency>>[0],
     events: IdempotencyEvent[] = [],
+    options: { lease?: number; wait?: number } = {},
   ) {
-    const engine = createIdempotency({ store: memoryStore(), onEvent: (event) => events.push(event) });
+    const engine = createIdempotency({
+      store: memoryStore(),
+      onEvent: (event) => events.push(event),
+      ...options,
+    });
     const server = createServer(idempotency(engine)(listener));
     return { url: await listen(server), server };
   }
@@ -85,6 +90,28 @@ describe('node adapter specifics', () => {
       assert.ok(events.some((event) => event.type === 'not-stored' && event.reason === 'aborted'));
       assert.equal(await post(url, 'k', handler.started[1]), 'aborted');
       assert.equal(handler.runs(), 2, 'the released key runs again');
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('lets the lease lapse when a callback-style listener never answers a departed client', async () => {
+    const handler = runSignals();
+    const { url, server } = await start(
+      (_req, res) => {
+        handler.run();
+        // The first run returns and never answers; renewing its lease forever would keep the key stuck.
+        if (handler.runs() > 1) res.end('second');
+      },
+      [],
+      { lease: 300, wait: 0 },
+    );
+    try {
+      assert.equal(await post(url, 'k', handler.started[0]), 'aborted');
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      const retry = await sendOk(url, { path: '/', headers: [['idempotency-key', 'k']], body: '{}' });
+      assert.equal(retry.status, 200, 'the lapsed lease was taken over');
+      assert.equal(handler.runs(), 2);
     } finally {
       await close(server);
     }

@@ -73,10 +73,10 @@ export function idempotency(engine: Idempotency, routeOptions?: RouteOptions<Inc
     const { execution } = decision;
     const capture = captureResponse(response, execution);
     let running = true;
-    response.on('close', () => {
-      // The client is gone. Without a promise to watch, the listener's fate is unknowable.
-      if (!capture.ended && !running) execution.stopRenewing();
-    });
+    // Once the client is gone and the listener has returned without answering (a callback-style
+    // listener whose fate is unknowable), stop renewing so the lease lapses unless it answers in
+    // time. Asked before each renewal rather than listened for on every response.
+    execution.renewWhile(() => running || !response.destroyed);
     try {
       const result = listener(request, response);
       if (!isPromiseLike(result)) {
