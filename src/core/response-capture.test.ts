@@ -3,6 +3,7 @@ import { createServer, IncomingMessage, request, type Server, ServerResponse } f
 import { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { close, listen } from '../../test/helpers/listen.js';
+import { deferred } from '../testing/deferred.js';
 import type { Awaitable } from './awaitable.js';
 import type { Execution } from './execution.js';
 import { headerPairs } from './node-http.js';
@@ -161,11 +162,8 @@ describe('captureResponse through ServerResponse.prototype', () => {
       (ServerResponse.prototype as unknown as Record<symbol, { captures: WeakMap<object, unknown> }>)[
         Symbol.for('idemkit.capture-route.v1')
       ]!.captures.has(res);
-    let storing: () => void = () => {};
-    const stored = new Promise<void>((resolve) => {
-      storing = resolve;
-    });
-    const slow = fakeExecution(() => stored);
+    const stored = deferred();
+    const slow = fakeExecution(() => stored.promise);
     const seen: Record<string, boolean> = {};
     const { url, server } = await serve((req, res) => {
       if (req.url === '/fail') {
@@ -182,7 +180,7 @@ describe('captureResponse through ServerResponse.prototype', () => {
       res.on('finish', () => {
         seen.afterSent = underCapture(res);
       });
-      storing();
+      stored.resolve();
     });
     try {
       assert.equal((await get(`${url}/ok`)).body, 'done');

@@ -119,6 +119,14 @@ for (const platform of ['express', 'fastify'] as const) {
   });
 }
 
+type PlatformResponse = NativeResponse & { send?(body: unknown): unknown; json?(body: unknown): unknown };
+
+/** @Res() without passthrough: answer 201 with the platform's own API, bypassing Nest. */
+function answerNatively(response: PlatformResponse, body: unknown): void {
+  if (response.code) return void (response.code(201) as { send(body: unknown): unknown }).send(body);
+  (response.status!(201) as { json(body: unknown): unknown }).json(body);
+}
+
 const COUNTER = Symbol('counter');
 /** `slowStarted` resolves once the slow handler runs, for a client to leave mid-request. */
 type Counter = { runs: number; fail: boolean; slowStarted: ReturnType<typeof deferred> };
@@ -158,23 +166,16 @@ class ChargesController {
   }
 
   @Post('native')
-  native(@Res() response: NativeResponse & { send?(body: unknown): unknown; json?(body: unknown): unknown }) {
-    const body = { n: ++this.counter.runs };
-    // @Res() without passthrough: the handler answers with the platform's own API, bypassing Nest.
-    if (response.code) return void (response.code(201) as { send(body: unknown): unknown }).send(body);
-    (response.status!(201) as { json(body: unknown): unknown }).json(body);
+  native(@Res() response: PlatformResponse) {
+    answerNatively(response, { n: ++this.counter.runs });
   }
 
   @Post('unanswered')
-  unanswered(
-    @Res() response: NativeResponse & { send?(body: unknown): unknown; json?(body: unknown): unknown },
-  ) {
+  unanswered(@Res() response: PlatformResponse) {
     const body = { n: ++this.counter.runs };
     this.counter.slowStarted.resolve();
     // The first run returns without ever answering (a bug in the handler); later runs answer.
-    if (body.n === 1) return;
-    if (response.code) return void (response.code(201) as { send(body: unknown): unknown }).send(body);
-    (response.status!(201) as { json(body: unknown): unknown }).json(body);
+    if (body.n > 1) answerNatively(response, body);
   }
 
   @Post('slow')
@@ -222,6 +223,17 @@ async function start(platform: Platform, routeOptions?: RouteOptions) {
         ],
         body,
       }),
+    /** Send a keyed request and leave once the handler has started (`slowStarted`). */
+    leaveMidRequest: (path: string, key: string) =>
+      send(url, {
+        path,
+        headers: [
+          ['content-type', 'application/json'],
+          ['idempotency-key', key],
+        ],
+        body: '{}',
+        abortOn: counter.slowStarted.promise,
+      }),
     close: () => app.close(),
   };
 }
@@ -265,16 +277,7 @@ for (const platform of ['express', 'fastify'] as const) {
       const app = await start(platform, { lease: 200 });
       try {
         const key = randomUUID();
-        const outcome = await send(app.url, {
-          path: '/charges/slow',
-          headers: [
-            ['content-type', 'application/json'],
-            ['idempotency-key', key],
-          ],
-          body: '{}',
-          abortOn: app.counter.slowStarted.promise,
-        });
-        assert.equal(outcome, 'aborted');
+        assert.equal(await app.leaveMidRequest('/charges/slow', key), 'aborted');
         await new Promise((resolve) => setTimeout(resolve, 450)); // Past the 200 ms lease.
         const during = await app.post('/charges/slow', key, '{}');
         assert.equal(during.status, 409, 'the running handler was taken over');
@@ -292,16 +295,7 @@ for (const platform of ['express', 'fastify'] as const) {
       const app = await start(platform, { lease: 200 });
       try {
         const key = randomUUID();
-        const outcome = await send(app.url, {
-          path: '/charges/unanswered',
-          headers: [
-            ['content-type', 'application/json'],
-            ['idempotency-key', key],
-          ],
-          body: '{}',
-          abortOn: app.counter.slowStarted.promise,
-        });
-        assert.equal(outcome, 'aborted');
+        assert.equal(await app.leaveMidRequest('/charges/unanswered', key), 'aborted');
         await new Promise((resolve) => setTimeout(resolve, 450)); // Past the 200 ms lease.
         const retry = await app.post('/charges/unanswered', key, '{}');
         assert.equal(retry.status, 201, 'the lapsed lease was taken over');
