@@ -16,7 +16,7 @@ const wiring: Record<VariantName, string> = {
   'idemkit-postgres':
     '`postgresStore({ pool })` on a `pg.Pool` with default size (10), a table per run, `await store.setup()`; NOTIFY on (the default).',
   'idemkit-redis':
-    '`redisStore({ client })` on one ioredis connection, a key prefix per run; pub/sub on (the default).',
+    '`redisStore({ client })` on one ioredis connection with `enableAutoPipelining: true` (findings item 28), a key prefix per run; pub/sub on (the default).',
   'express-idempotency':
     '`app.post(path, express.json(), idempotency(), handler)` with its defaults (in-memory data adapter); the handler returns early when `getSharedIdempotencyService().isHit(req)`, as its README shows.',
   'node-idempotency':
@@ -81,7 +81,7 @@ export function benchmarksMarkdown({ document, cells, profile, findings }: Repor
     "  its completion time in the body. Lag = when a waiter's response arrived (its last byte read from the socket",
     '  by a minimal HTTP/1.1 client in the harness, `bench/harness/duplicates.ts`) − when the handler answered.',
     '- Store calls are counted by wrapping the store object in the server process (`bench/server/counting-store.ts`),',
-    '  round trips by counting `pool.query` (pg) and `callBuffer` (ioredis) calls; the library is not touched.',
+    '  round trips by counting `pool.query` (pg) and `evalshaBuffer`/`evalBuffer` (ioredis) calls; the library is not touched.',
     '  The floor is 2 per first execution (acquire + complete) and 1 per replay (acquire returns the record).',
     '',
     '### Variants',

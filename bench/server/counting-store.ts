@@ -49,16 +49,18 @@ export function countingStore<Store extends IdempotencyStore>(
   };
 }
 
-/** Counts calls of one method on a driver object (pg `query`, ioredis `callBuffer`), in place. */
+/** Counts calls of some methods on a driver object (pg `query`, ioredis `evalshaBuffer`…), in place. */
 export function countCalls<Target extends object>(
   target: Target,
-  method: keyof Target & string,
+  ...methods: Array<keyof Target & string>
 ): { count: number } {
   const counter = { count: 0 };
-  const original = target[method] as unknown as (...args: unknown[]) => unknown;
-  (target as Record<string, unknown>)[method] = function counted(this: unknown, ...args: unknown[]) {
-    counter.count++;
-    return original.apply(this, args);
-  };
+  for (const method of methods) {
+    const original = target[method] as unknown as (...args: unknown[]) => unknown;
+    (target as Record<string, unknown>)[method] = function counted(this: unknown, ...args: unknown[]) {
+      counter.count++;
+      return original.apply(this, args);
+    };
+  }
   return counter;
 }

@@ -7,6 +7,13 @@
 export interface RedisClient {
   /** Send a command and get the reply with bulk strings as Buffers (binary-safe). */
   callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
+  /**
+   * EVALSHA and EVAL by name, replying as `callBuffer` does. ioredis has both (its types leave
+   * them out), and the store prefers them: with `enableAutoPipelining` on, ioredis's `callBuffer`
+   * sends its first argument as the command (redis/ioredis#1923), so every call would fail.
+   */
+  evalshaBuffer?(sha: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<unknown>;
+  evalBuffer?(script: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<unknown>;
   /** A new connection like this one, for the pub/sub subscriber behind `watch()`. */
   duplicate(): RedisSubscriber;
   /** True on an ioredis `Redis.Cluster` (and a node-redis cluster from `fromNodeRedis`): sharded pub/sub by default. */

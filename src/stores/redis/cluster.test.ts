@@ -21,6 +21,8 @@ let cluster: Cluster | undefined;
 let store: IdempotencyStore | undefined;
 let nodeRedisCluster: ReturnType<typeof createCluster> | undefined;
 let nodeRedisStore: IdempotencyStore | undefined;
+let pipelining: Cluster | undefined;
+let pipeliningStore: IdempotencyStore | undefined;
 
 async function startCluster(): Promise<void> {
   testCluster = await startRedisCluster(17101);
@@ -38,6 +40,8 @@ async function startCluster(): Promise<void> {
 async function stopCluster(): Promise<void> {
   await store?.close?.();
   await nodeRedisStore?.close?.();
+  await pipeliningStore?.close?.();
+  pipelining?.disconnect();
   cluster?.disconnect();
   nodeRedisCluster?.destroy();
   await testCluster?.stop();
@@ -85,6 +89,24 @@ describe('redisStore on a Redis Cluster', () => {
       }
       nodeRedisStore ??= redisStore({ client: fromNodeRedis(nodeRedisCluster), prefix });
       return nodeRedisStore;
+    },
+    skip: { [purgeCase]: purgeSkip },
+    describe,
+    it,
+  });
+
+  runStoreContract({
+    name: 'redis cluster (ioredis with enableAutoPipelining, sharded pub/sub)',
+    createStore: async () => {
+      if (!pipelining) {
+        pipelining = new Cluster(
+          ports.map((port) => ({ host, port })),
+          { enableAutoPipelining: true, redisOptions: { connectTimeout: 5_000 } },
+        );
+        await pipelining.ping();
+      }
+      pipeliningStore ??= redisStore({ client: pipelining, prefix });
+      return pipeliningStore;
     },
     skip: { [purgeCase]: purgeSkip },
     describe,

@@ -90,13 +90,14 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
   const recordKey = (key: string): string => `${prefix}{${key}}`;
   const channel = (key: string): string => (publish ? recordKey(key) : '');
 
+  const { evalsha, evaluate } = scriptCalls(client);
   async function run(script: RedisScript, key: string, args: Array<string | Buffer>): Promise<unknown> {
     try {
-      return await client.callBuffer('EVALSHA', script.sha, '1', recordKey(key), ...args);
+      return await evalsha(script.sha, recordKey(key), args);
     } catch (error) {
       // The server forgot the script (restart, failover, SCRIPT FLUSH): EVAL runs and caches it.
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return client.callBuffer('EVAL', script.source, '1', recordKey(key), ...args);
+      return evaluate(script.source, recordKey(key), args);
     }
   }
 
@@ -170,6 +171,23 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
     store.watch = (key: string, signal: AbortSignal) => subscriptions.watch(recordKey(key), signal);
   }
   return store;
+}
+
+type ScriptCall = (script: string, key: string, args: Array<string | Buffer>) => Promise<unknown>;
+
+/** EVALSHA and EVAL on one key: through the client's own methods where it has them (see `RedisClient`). */
+function scriptCalls(client: RedisClient): { evalsha: ScriptCall; evaluate: ScriptCall } {
+  const { evalshaBuffer, evalBuffer } = client;
+  if (typeof evalshaBuffer === 'function' && typeof evalBuffer === 'function') {
+    return {
+      evalsha: (sha, key, args) => evalshaBuffer.call(client, sha, 1, key, ...args),
+      evaluate: (source, key, args) => evalBuffer.call(client, source, 1, key, ...args),
+    };
+  }
+  return {
+    evalsha: (sha, key, args) => client.callBuffer('EVALSHA', sha, '1', key, ...args),
+    evaluate: (source, key, args) => client.callBuffer('EVAL', source, '1', key, ...args),
+  };
 }
 
 function subscriberConnection(client: RedisClient, mode: PubSubMode): RedisSubscriber {
