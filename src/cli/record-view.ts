@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { asBuffer } from '../core/bytes.js';
 import type { IdempotencyRecord } from '../core/store.js';
 
 export interface BodyView {
@@ -14,7 +15,7 @@ export interface BodyView {
  * characters that could drive the terminal) as base64; cut after `maxBytes`.
  */
 export function viewBody(body: Uint8Array, maxBytes: number): BodyView {
-  const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  const bytes = asBuffer(body);
   let shown = Math.min(bytes.length, maxBytes);
   // Never cut inside a UTF-8 sequence: back up to the start of the last character.
   if (shown < bytes.length) while (shown > 0 && (bytes[shown]! & 0xc0) === 0x80) shown--;

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { createHash, hash } from 'node:crypto';
+import { asBuffer } from './bytes.js';
 import { canonicalize, canonicalizeJsonText } from './canonical-json.js';
 import type { IdempotencyRequest } from './request.js';
 
@@ -35,9 +36,7 @@ function bodyOf(body: IdempotencyRequest['body'], mediaType: string): string | U
   if (body.length === 0) return '';
   // Invalid UTF-8 would decode to U+FFFD, making different bodies equal: hash those as bytes.
   if (!isJson(mediaType) || !isUtf8(body)) return body;
-  return (
-    canonicalizeJsonText(Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8')) ?? body
-  );
+  return canonicalizeJsonText(asBuffer(body).toString('utf8')) ?? body;
 }
 
 function mediaTypeOf(values: readonly string[]): string {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { asBuffer } from '../../core/bytes.js';
 import type { Idempotency, IdempotencyRoute } from '../../core/engine.js';
 import type { Execution } from '../../core/execution.js';
 import { needsBody } from '../../core/needs-body.js';
@@ -179,5 +180,5 @@ export function idempotency<Request = FastifyRequestLike>(
 function sendReply(reply: FastifyReplyLike, response: CapturedResponse): void {
   reply.code(response.status);
   for (const [name, value] of groupHeaders(response.headers)) reply.header(name, value);
-  reply.send(Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength));
+  reply.send(asBuffer(response.body));
 }

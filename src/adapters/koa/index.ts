@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { asBuffer } from '../../core/bytes.js';
 import type { Idempotency } from '../../core/engine.js';
 import type { Execution } from '../../core/execution.js';
 import { needsBody } from '../../core/needs-body.js';
@@ -126,8 +127,7 @@ function replaceBody(ctx: KoaContextLike, body: unknown): void {
 
 /** The bytes Koa's respond() would send for this body. */
 function bodyBytes(ctx: KoaContextLike, body: unknown): Buffer {
-  if (Buffer.isBuffer(body)) return body;
-  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof Uint8Array) return asBuffer(body);
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body === null || body === undefined) {
     if (ctx.response._explicitNullBody) return Buffer.alloc(0);
@@ -147,5 +147,5 @@ function head(ctx: KoaContextLike): Pick<CapturedResponse, 'status' | 'headers'>
 function respondWith(ctx: KoaContextLike, response: CapturedResponse): void {
   ctx.status = response.status;
   for (const [name, value] of groupHeaders(response.headers)) ctx.set(name, value);
-  ctx.body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+  ctx.body = asBuffer(response.body);
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { catchError, defer, finalize, mergeMap, NEVER, type Observable, throwError } from 'rxjs';
+import { asBuffer } from '../../core/bytes.js';
 import type { Decision, Idempotency, IdempotencyRoute } from '../../core/engine.js';
 import { needsBody } from '../../core/needs-body.js';
 import { groupHeaders, nodeRequest, requestBody, sendResponse } from '../../core/node-http.js';
@@ -181,5 +182,5 @@ function send(response: NestResponseLike, captured: CapturedResponse): void {
   }
   response.code(captured.status);
   for (const [name, value] of groupHeaders(captured.headers)) response.header(name, value);
-  response.send(Buffer.from(captured.body.buffer, captured.body.byteOffset, captured.body.byteLength));
+  response.send(asBuffer(captured.body));
 }

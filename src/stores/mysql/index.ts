@@ -1,3 +1,4 @@
+import { asBuffer } from '../../core/bytes.js';
 import { parseTableName, type RecordRow, recordFromRow } from '../../core/sql-rows.js';
 import type {
   AcquireResult,
@@ -156,7 +157,7 @@ export function mysqlStore(options: MysqlStoreOptions): MysqlStore {
       expiresAt: number,
     ): Promise<boolean> {
       checkKey(key);
-      const body = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength);
+      const body = asBuffer(response.body);
       const values = [expiresAt, response.status, headersJson(response.headers), body, key, token];
       return (await write(sql.complete, values)).affectedRows > 0;
     },

@@ -1,3 +1,4 @@
+import { asBuffer } from '../../core/bytes.js';
 import type { IdempotencyRecord, StoredResponse } from '../../core/store.js';
 
 /**
@@ -8,11 +9,6 @@ import type { IdempotencyRecord, StoredResponse } from '../../core/store.js';
  * completed, status, headers (the pairs as JSON, so order and repeats survive) and body (raw bytes).
  */
 
-/** A body as a Buffer view over the same memory (no copy), as the drivers want arguments. */
-export function bodyArgument(body: Uint8Array): Buffer {
-  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-}
-
 export function headersArgument(headers: StoredResponse['headers']): string {
   return JSON.stringify(headers);
 }
@@ -21,7 +17,7 @@ export function headersArgument(headers: StoredResponse['headers']): string {
 export function decodeRecord(key: string, flat: readonly unknown[]): IdempotencyRecord {
   const fields = new Map<string, Buffer>();
   for (let i = 0; i + 1 < flat.length; i += 2) {
-    fields.set(text(flat[i]), asBuffer(flat[i + 1]));
+    fields.set(text(flat[i]), replyBuffer(flat[i + 1]));
   }
   const field = (name: string): Buffer => {
     const value = fields.get(name);
@@ -58,9 +54,8 @@ export function decodeRecord(key: string, flat: readonly unknown[]): Idempotency
   return record;
 }
 
-function asBuffer(value: unknown): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+function replyBuffer(value: unknown): Buffer {
+  if (value instanceof Uint8Array) return asBuffer(value);
   // A string here means the client decoded the reply as UTF-8, which mangles binary bodies.
   throw new TypeError(
     `redisStore: expected a Buffer reply, got ${typeof value}; pass an ioredis client or fromNodeRedis(client)`,
@@ -68,5 +63,5 @@ function asBuffer(value: unknown): Buffer {
 }
 
 function text(value: unknown): string {
-  return asBuffer(value).toString('utf8');
+  return replyBuffer(value).toString('utf8');
 }

@@ -133,6 +133,23 @@ describe('redisStore', () => {
     assert.deepEqual(commands, Array(8).fill('EVALSHA'));
   });
 
+  it("calls the client's EVALSHA method as it is at call time (instrumentation may wrap it later)", async () => {
+    const redis = new Redis(url);
+    extraClients.push(redis);
+    const client: RedisClient = redis;
+    const store = track(redisStore({ client, prefix }));
+    const original = client.evalshaBuffer?.bind(client);
+    assert.ok(original, 'ioredis has evalshaBuffer');
+    const calls: string[] = [];
+    client.evalshaBuffer = (sha, numKeys, ...args) => {
+      calls.push(sha);
+      return original(sha, numKeys, ...args);
+    };
+    const record = newRecord();
+    assert.equal((await store.acquire(record, record.createdAt)).acquired, true);
+    assert.equal(calls.length, 1, 'the wrapped method saw the claim');
+  });
+
   it('falls back to EVAL after SCRIPT FLUSH (NOSCRIPT), then uses EVALSHA again', async () => {
     if (!nodeRedis.isOpen) await nodeRedis.connect();
     for (const [name, base] of [

@@ -1,3 +1,4 @@
+import { asBuffer } from '../../core/bytes.js';
 import type {
   AcquireResult,
   IdempotencyRecord,
@@ -6,7 +7,7 @@ import type {
   StoredResponse,
 } from '../../core/store.js';
 import type { PubSubMode, RedisClient, RedisSubscriber } from './client.js';
-import { bodyArgument, decodeRecord, headersArgument } from './codec.js';
+import { decodeRecord, headersArgument } from './codec.js';
 import { type RedisScript, scripts } from './scripts.js';
 import { createSubscriptions } from './subscriptions.js';
 
@@ -132,7 +133,7 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
         String(expiresAt),
         String(response.status),
         headersArgument(response.headers),
-        bodyArgument(response.body),
+        asBuffer(response.body),
         publish,
         channel(key),
       ]);
@@ -175,13 +176,17 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
 
 type ScriptCall = (script: string, key: string, args: Array<string | Buffer>) => Promise<unknown>;
 
-/** EVALSHA and EVAL on one key: through the client's own methods where it has them (see `RedisClient`). */
+/**
+ * EVALSHA and EVAL on one key: through the client's own methods where it has them (see
+ * `RedisClient`). Looked up on every call, so instrumentation that wraps them later still sees
+ * every command.
+ */
 function scriptCalls(client: RedisClient): { evalsha: ScriptCall; evaluate: ScriptCall } {
-  const { evalshaBuffer, evalBuffer } = client;
-  if (typeof evalshaBuffer === 'function' && typeof evalBuffer === 'function') {
+  if (typeof client.evalshaBuffer === 'function' && typeof client.evalBuffer === 'function') {
+    const named = client as Required<Pick<RedisClient, 'evalshaBuffer' | 'evalBuffer'>>;
     return {
-      evalsha: (sha, key, args) => evalshaBuffer.call(client, sha, 1, key, ...args),
-      evaluate: (source, key, args) => evalBuffer.call(client, source, 1, key, ...args),
+      evalsha: (sha, key, args) => named.evalshaBuffer(sha, 1, key, ...args),
+      evaluate: (source, key, args) => named.evalBuffer(source, 1, key, ...args),
     };
   }
   return {
