@@ -182,6 +182,67 @@ describe('memoryStore bounds', () => {
     assert.equal((await store.get('k9999', 1))?.state, 'completed', 'the store was alive throughout');
   });
 
+  it('gives each read its own header pairs, in order, repeats and odd bytes kept', async () => {
+    const store = memoryStore();
+    const cases: Array<Array<[string, string]>> = [
+      [],
+      [['content-type', 'application/json']],
+      [
+        ['set-thing', 'a'],
+        ['x-empty', ''],
+        ['set-thing', 'b'],
+        ['x-latin', 'caf\u00e9 \u00ff'],
+      ],
+      [['x-nul', 'a\u0000b']], // node never sends one, but a store keeps what it is given
+    ];
+    for (const [i, headers] of cases.entries()) {
+      const key = `headers-${i}`;
+      await store.acquire(
+        { key, token: 't', fingerprint: 'f', createdAt: 0, leaseUntil: 5, expiresAt: 10 },
+        0,
+      );
+      const given = headers.map(([name, value]): [string, string] => [name, value]);
+      await store.complete(key, 't', { status: 200, headers: given, body: new Uint8Array() }, 10);
+      given.push(['x-later', 'changed by the caller']);
+      const first = (await store.get(key, 1))?.response?.headers;
+      assert.deepEqual(first, headers);
+      first?.push(['x-read', 'changed by a reader']);
+      first?.[0]?.splice(1, 1, 'changed');
+      assert.deepEqual((await store.get(key, 1))?.response?.headers, headers, 'a read gets its own pairs');
+    }
+  });
+
+  it('holds a completed record in few objects (each is visited by every full collection)', async () => {
+    const store = memoryStore({ maxEntries: 100_000 });
+    const body = Buffer.from(JSON.stringify({ id: 'ch_0123456789abcdef', object: 'charge', amount: 1000 }));
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    const count = 20_000;
+    for (let i = 0; i < count; i++) {
+      // Keys, fingerprints and tokens as the engine makes them: 64 hex digits, a short token.
+      const key = i.toString(16).padStart(64, '0');
+      const token = `t${i.toString(36)}`;
+      store.acquire({ key, token, fingerprint: key, createdAt: 0, leaseUntil: 5, expiresAt: 10 }, 0);
+      const headers: Array<[string, string]> = [
+        ['x-powered-by', 'Express'],
+        ['content-type', 'application/json; charset=utf-8'],
+        ['etag', `W/"51-${i.toString(36).padStart(27, 'x')}"`],
+      ];
+      store.complete(key, token, { status: 201, headers, body }, 10);
+    }
+    gc();
+    const perRecord = (process.memoryUsage().heapUsed - before) / count;
+    // ~690 bytes a record; held as IdempotencyRecord shapes (the response, a list of pairs) ~1 KB.
+    assert.ok(perRecord < 850, `${perRecord.toFixed(0)} bytes of heap per record`);
+    assert.equal(
+      (await store.get(`${'0'.repeat(63)}1`, 1))?.state,
+      'completed',
+      'the store was alive throughout',
+    );
+  });
+
   it('rejects a nonsensical bound', () => {
     assert.throws(() => memoryStore({ maxEntries: 0 }), /maxEntries/);
   });
