@@ -42,8 +42,8 @@ function heldBody(body: Uint8Array): string | Uint8Array {
 
 /**
  * Header pairs as one string, `name NUL value NUL name NUL value`: one object where an array of
- * pairs is two per pair plus the list. No header node sends may hold a NUL, but a store takes
- * what it is given: pairs that do are kept as a copied list.
+ * pairs is two per pair plus the list. Node refuses to send a header holding a NUL, but a store
+ * takes what it is given: pairs that hold one are kept as a copied list.
  */
 function heldHeaders(pairs: ReadonlyArray<readonly [string, string]>): string | Array<[string, string]> {
   const parts: string[] = [];
