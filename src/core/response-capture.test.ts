@@ -175,7 +175,7 @@ describe('captureResponse through ServerResponse.prototype', () => {
       }
       captureResponse(res, slow.execution);
       res.end('done');
-      // end() is held until the store answers; a second end() meanwhile must still be held.
+      // end() is held until the store answers: the capture must stay registered meanwhile.
       seen.whileStoring = underCapture(res);
       res.on('finish', () => {
         seen.afterSent = underCapture(res);

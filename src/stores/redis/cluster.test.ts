@@ -15,6 +15,11 @@ const purgeCase = 'purgeExpired physically deletes expired records and keeps liv
 const purgeSkip =
   'Redis deletes expired keys by its own TTL (see index.test.ts), not at an engine clock set ahead';
 
+/** The store contract, minus the purge case: Redis deletes expired keys by its own TTL. */
+function redisContract(name: string, createStore: () => IdempotencyStore | Promise<IdempotencyStore>): void {
+  runStoreContract({ name, createStore, skip: { [purgeCase]: purgeSkip }, describe, it });
+}
+
 let testCluster: RedisCluster | undefined;
 let ports: number[] = [];
 let cluster: Cluster | undefined;
@@ -69,48 +74,30 @@ describe('redisStore on a Redis Cluster', () => {
   before(startCluster, { timeout: 90_000 });
   after(stopCluster, { timeout: 30_000 });
 
-  runStoreContract({
-    name: 'redis cluster (ioredis, sharded pub/sub)',
-    createStore: clusterStore,
-    skip: { [purgeCase]: purgeSkip },
-    describe,
-    it,
+  redisContract('redis cluster (ioredis, sharded pub/sub)', clusterStore);
+
+  redisContract('redis cluster (node-redis createCluster via fromNodeRedis, sharded pub/sub)', async () => {
+    if (!nodeRedisCluster) {
+      nodeRedisCluster = createCluster({
+        rootNodes: ports.map((port) => ({ url: `redis://${host}:${port}` })),
+      });
+      nodeRedisCluster.on('error', () => undefined);
+      await nodeRedisCluster.connect();
+    }
+    nodeRedisStore ??= redisStore({ client: fromNodeRedis(nodeRedisCluster), prefix });
+    return nodeRedisStore;
   });
 
-  runStoreContract({
-    name: 'redis cluster (node-redis createCluster via fromNodeRedis, sharded pub/sub)',
-    createStore: async () => {
-      if (!nodeRedisCluster) {
-        nodeRedisCluster = createCluster({
-          rootNodes: ports.map((port) => ({ url: `redis://${host}:${port}` })),
-        });
-        nodeRedisCluster.on('error', () => undefined);
-        await nodeRedisCluster.connect();
-      }
-      nodeRedisStore ??= redisStore({ client: fromNodeRedis(nodeRedisCluster), prefix });
-      return nodeRedisStore;
-    },
-    skip: { [purgeCase]: purgeSkip },
-    describe,
-    it,
-  });
-
-  runStoreContract({
-    name: 'redis cluster (ioredis with enableAutoPipelining, sharded pub/sub)',
-    createStore: async () => {
-      if (!pipelining) {
-        pipelining = new Cluster(
-          ports.map((port) => ({ host, port })),
-          { enableAutoPipelining: true, redisOptions: { connectTimeout: 5_000 } },
-        );
-        await pipelining.ping();
-      }
-      pipeliningStore ??= redisStore({ client: pipelining, prefix });
-      return pipeliningStore;
-    },
-    skip: { [purgeCase]: purgeSkip },
-    describe,
-    it,
+  redisContract('redis cluster (ioredis with enableAutoPipelining, sharded pub/sub)', async () => {
+    if (!pipelining) {
+      pipelining = new Cluster(
+        ports.map((port) => ({ host, port })),
+        { enableAutoPipelining: true, redisOptions: { connectTimeout: 5_000 } },
+      );
+      await pipelining.ping();
+    }
+    pipeliningStore ??= redisStore({ client: pipelining, prefix });
+    return pipeliningStore;
   });
 
   it('spreads records over the slots and nodes of the cluster', async () => {
