@@ -18,6 +18,26 @@ describe('canonicalizeJsonText (RFC 8785)', () => {
     assert.equal(canonicalizeJsonText('{"é":1,"z":2,"😀":3,"\\ufb33":4}'), '{"z":2,"é":1,"😀":3,"\ufb33":4}');
   });
 
+  it('orders members as the default sort does, for objects of any size', () => {
+    // Integer-like names come first in Object.keys but not in code-unit order; sizes straddle the
+    // point where the insertion sort hands over to Array.prototype.sort.
+    const alphabet = ['a', 'B', 'z', '9', '10', '2', 'é', '😀', '\ufb33', '_', 'aa', 'A', ''];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let size = 0; size <= 40; size++) {
+      const value: Record<string, number> = {};
+      while (Object.keys(value).length < size) {
+        value[`${alphabet[random(alphabet.length)]}${alphabet[random(alphabet.length)]}`] = size;
+      }
+      const expected = Object.keys(value).sort();
+      const inOrder = `{${expected.map((name) => `${JSON.stringify(name)}:${size}`).join(',')}}`;
+      assert.equal(canonicalize(value), inOrder, `${size} members`);
+    }
+  });
+
   it('keeps arrays in order, since order is meaningful there', () => {
     assert.notEqual(canonicalizeJsonText('[1,2]'), canonicalizeJsonText('[2,1]'));
   });

@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Awaitable } from './awaitable.js';
 import type { CapturedResponse, IdempotencyRequest } from './request.js';
 
@@ -86,14 +86,26 @@ export function headerPairs(headers: OutgoingHttpHeaders): Array<[string, string
   const pairs: Array<[string, string]> = [];
   // Object.keys, not Object.entries: one array instead of one per header (same keys, same order).
   const names = Object.keys(headers);
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
-    else pairs.push([name, typeof value === 'string' ? value : String(value)]);
-  }
+  for (let i = 0; i < names.length; i++) addPairs(pairs, names[i]!, headers[names[i]!]);
   return pairs;
+}
+
+/**
+ * Header pairs of a node response, from what was set on it: `headerPairs(response.getHeaders())`
+ * without the copy. `getHeaders()` builds a null-prototype object (a dictionary), which costs
+ * about twice as much as asking for each header by name.
+ */
+export function responseHeaderPairs(response: ServerResponse): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  const names = response.getHeaderNames();
+  for (let i = 0; i < names.length; i++) addPairs(pairs, names[i]!, response.getHeader(names[i]!));
+  return pairs;
+}
+
+function addPairs(pairs: Array<[string, string]>, name: string, value: OutgoingHttpHeader | undefined): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) for (const item of value) pairs.push([name, item]);
+  else pairs.push([name, typeof value === 'string' ? value : String(value)]);
 }
 
 /** Header pairs grouped by name, in first-seen order: for APIs that set a repeated header once, as a list. */

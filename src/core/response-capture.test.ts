@@ -6,7 +6,7 @@ import { close, listen } from '../../test/helpers/listen.js';
 import { deferred } from '../testing/deferred.js';
 import type { Awaitable } from './awaitable.js';
 import type { Execution } from './execution.js';
-import { headerPairs } from './node-http.js';
+import { headerPairs, responseHeaderPairs } from './node-http.js';
 import type { CapturedResponse } from './request.js';
 import { captureResponse } from './response-capture.js';
 
@@ -308,18 +308,20 @@ describe('captureResponse with an execution that settles at once', () => {
   });
 });
 
-describe('headerPairs', () => {
-  it('flattens repeated values, stringifies numbers and skips undefined, in insertion order', () => {
+describe('headerPairs and responseHeaderPairs', () => {
+  it('flatten repeated values, stringify numbers and skip undefined, in insertion order', () => {
     const response = new ServerResponse(new IncomingMessage(new Socket()));
     response.setHeader('X-B', 'b');
     response.setHeader('set-cookie', ['a=1', 'b=2']);
     response.setHeader('content-length', 12);
-    assert.deepEqual(headerPairs(response.getHeaders()), [
+    const expected = [
       ['x-b', 'b'],
       ['set-cookie', 'a=1'],
       ['set-cookie', 'b=2'],
       ['content-length', '12'],
-    ]);
+    ];
+    assert.deepEqual(headerPairs(response.getHeaders()), expected);
+    assert.deepEqual(responseHeaderPairs(response), expected);
     assert.deepEqual(headerPairs({ a: undefined, b: 'x' }), [['b', 'x']]);
   });
 });

@@ -1,7 +1,7 @@
 import { type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { isPromiseLike } from './awaitable.js';
 import type { Execution } from './execution.js';
-import { groupHeaders, headerPairs } from './node-http.js';
+import { groupHeaders, responseHeaderPairs } from './node-http.js';
 import type { CapturedResponse } from './request.js';
 
 type WriteArgs = [chunk?: unknown, encoding?: unknown, callback?: unknown];
@@ -212,7 +212,7 @@ class Capture implements CaptureHooks {
     // Read them now, not at end(): middleware that wrapped this response before idemkit may
     // change them as the head goes out (compression sets Content-Encoding), describing bytes
     // it makes from the ones kept here.
-    const pairs = headerPairs(response.getHeaders());
+    const pairs = responseHeaderPairs(response);
     const sent = this.#writeHead.call(response, args[0], message);
     this.#headers = pairs;
     return sent;
@@ -242,7 +242,7 @@ class Capture implements CaptureHooks {
     const chunks = this.#chunks;
     const captured: CapturedResponse = {
       status: response.statusCode,
-      headers: this.#headers ?? headerPairs(response.getHeaders()),
+      headers: this.#headers ?? responseHeaderPairs(response),
       body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
     };
     // With a synchronous store the response is stored by now, and ends in this same call.
