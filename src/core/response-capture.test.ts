@@ -236,6 +236,28 @@ describe('captureResponse through ServerResponse.prototype', () => {
     }
   });
 
+  it('wraps a response in place when a prototype before node’s overrides one of its methods', async () => {
+    const { execution, finished } = fakeExecution();
+    // As an app would by patching Express's `app.response`, which Express makes every response's prototype.
+    const patched = Object.create(ServerResponse.prototype) as ServerResponse;
+    patched.end = function upperEnd(this: ServerResponse, chunk?: unknown, ...rest: unknown[]) {
+      const args = chunk === undefined ? rest : [String(chunk).toUpperCase(), ...rest];
+      return (ServerResponse.prototype.end as (...args: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['end'];
+    const { url, server } = await serve((_req, res) => {
+      Object.setPrototypeOf(res, patched);
+      captureResponse(res, execution);
+      res.end('def');
+    });
+    try {
+      const response = await get(url);
+      assert.equal(response.body, 'DEF', 'the override still transforms what the client gets');
+      assert.equal(Buffer.from(finished[0]!.body).toString(), 'def', 'the handler’s bytes are kept');
+    } finally {
+      await close(server);
+    }
+  });
+
   it('is installed once when two copies of the module are loaded', async () => {
     routeThePrototype();
     const { end, write, writeHead } = ServerResponse.prototype;

@@ -33,12 +33,7 @@ export interface ResponseCapture {
 export function captureResponse(response: ServerResponse, execution: Execution): ResponseCapture {
   for (const [name, value] of execution.echoHeaders) response.setHeader(name, value);
   const route = prototypeRoute();
-  if (
-    response.writeHead === route.wrappers.writeHead &&
-    response.write === route.wrappers.write &&
-    response.end === route.wrappers.end &&
-    !route.captures.has(response)
-  ) {
+  if (reachesRoute(response, route.wrappers) && !route.captures.has(response)) {
     const capture = new Capture(execution, route.writeHead, route.write, route.end);
     route.captures.set(response, capture);
     return new CaptureHandle(response, capture);
@@ -130,6 +125,22 @@ function prototypeRoute(): PrototypeRoute {
   prototype.end = wrappers.end as ServerResponse['end'];
   return route;
 }
+
+/**
+ * Whether the response's `writeHead`/`write`/`end` are the route's: none of its own, and its
+ * prototype's are. Asked of the prototype, not of the response: Express swaps every response's
+ * prototype, after which V8 gives each property added to it a map of its own, so every load from
+ * a response misses V8's caches (~0.6 µs each, against ~0.1 µs for an own-property check).
+ */
+function reachesRoute(response: ServerResponse, wrappers: PrototypeRoute['wrappers']): boolean {
+  const prototype = Object.getPrototypeOf(response) as Partial<typeof wrappers> | null;
+  for (const name of routedMethods) {
+    if (Object.hasOwn(response, name) || prototype?.[name] !== wrappers[name]) return false;
+  }
+  return true;
+}
+
+const routedMethods = ['writeHead', 'write', 'end'] as const;
 
 /** What the adapter holds: the response, and its capture. */
 class CaptureHandle implements ResponseCapture {
