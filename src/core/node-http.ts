@@ -95,8 +95,10 @@ export function headerPairs(headers: OutgoingHttpHeaders): Array<[string, string
 
 /**
  * Header pairs of a node response, from what was set on it: `headerPairs(response.getHeaders())`
- * without the copy. `getHeaders()` builds a null-prototype object (a dictionary), which costs
- * about twice as much as asking for each header by name.
+ * without the copy. `getHeaders()` builds a null-prototype object (a dictionary): on a plain node
+ * response that costs about twice as much as asking for each header by name (~1.3 against
+ * ~0.5 µs). Under Express, where every read from a response misses V8's caches, the two cost
+ * the same.
  */
 export function responseHeaderPairs(response: ServerResponse): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
