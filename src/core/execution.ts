@@ -1,5 +1,5 @@
 import { type Awaitable, isPromiseLike } from './awaitable.js';
-import { after } from './deadlines.js';
+import { after, type Deadline } from './deadlines.js';
 import type { EngineContext, KeyedTrace } from './engine-context.js';
 import type { ResolvedRouteOptions } from './options.js';
 import { replayableHeaders } from './replay-headers.js';
@@ -32,7 +32,7 @@ export class Execution {
   readonly #token: string;
   readonly #fingerprint: string;
   readonly #expiresAt: number;
-  #cancelRenewal: (() => void) | undefined;
+  #renewal: Deadline | undefined;
   #renewWanted: (() => boolean) | undefined;
   #settled = false;
 
@@ -99,8 +99,8 @@ export class Execution {
    * a retry took the key over after the lease lapsed.
    */
   stopRenewing(): void {
-    this.#cancelRenewal?.();
-    this.#cancelRenewal = undefined;
+    this.#renewal?.cancel();
+    this.#renewal = undefined;
   }
 
   /**
@@ -114,7 +114,7 @@ export class Execution {
 
   /** Renew at a third of the lease, so two renewals can fail before it lapses. */
   #scheduleRenewal(): void {
-    this.#cancelRenewal = after(this.#options.lease / 3, () => void this.#renew());
+    this.#renewal = after(this.#options.lease / 3, () => void this.#renew());
   }
 
   #settle(): boolean {
@@ -164,9 +164,9 @@ export class Execution {
   }
 
   async #renew(): Promise<void> {
-    if (this.#settled || this.#cancelRenewal === undefined) return;
+    if (this.#settled || this.#renewal === undefined) return;
     if (this.#renewWanted?.() === false) {
-      this.#cancelRenewal = undefined;
+      this.#renewal = undefined;
       return;
     }
     const { store, report, now } = this.#context;
@@ -183,7 +183,7 @@ export class Execution {
       report('store-error', this.#trace, { reason: 'renew', error });
     }
     // Stopped meanwhile (settled, or the adapter gave up on the handler): stay stopped.
-    if (keepRenewing && !this.#settled && this.#cancelRenewal !== undefined) this.#scheduleRenewal();
-    else this.#cancelRenewal = undefined;
+    if (keepRenewing && !this.#settled && this.#renewal !== undefined) this.#scheduleRenewal();
+    else this.#renewal = undefined;
   }
 }

@@ -25,8 +25,14 @@ const nothing: Settlement = {};
  * key at once), so it allocates no AbortController or event listener per waiter.
  */
 export class LocalClaims {
-  /** Storage key → the fencing token of this process's execution holding it. */
-  readonly #held = new Map<string, string>();
+  /**
+   * Storage key → the fencing token of this process's execution holding it. With a synchronous
+   * store and handler, a key is held and let go in one turn, so the map swings between zero
+   * entries and one: V8 then gives it a new table on nearly every set and delete (it shrinks an
+   * empty map's table, and grows it again). One entry that is never a storage key (those are
+   * hashes) keeps it from emptying: a set and delete took 135 ns that way and 84 ns this way.
+   */
+  readonly #held = new Map<string, string>([['', '']]);
   readonly #waiters = new Map<string, Set<(settlement: Settlement) => void>>();
 
   hold(key: string, token: string): void {

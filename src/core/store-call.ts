@@ -25,7 +25,7 @@ export function callStore<T>(
   if (!isPromiseLike(answer)) return answer;
   const pending = Promise.resolve(answer);
   return new Promise<T>((resolve, reject) => {
-    const cancel = after(timeoutMs, () => {
+    const deadline = after(timeoutMs, () => {
       onLate?.(pending);
       reject(
         new IdempotencyError(
@@ -36,11 +36,11 @@ export function callStore<T>(
     });
     pending.then(
       (value) => {
-        cancel();
+        deadline.cancel();
         resolve(value);
       },
       (error: unknown) => {
-        cancel();
+        deadline.cancel();
         reject(unavailable(operation, error));
       },
     );
