@@ -14,10 +14,29 @@ export interface RedisClient {
    */
   evalshaBuffer?(sha: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<unknown>;
   evalBuffer?(script: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): Promise<unknown>;
+  /**
+   * A one-off pipeline (ioredis). The store sends each script call as one only on an ioredis
+   * Cluster with `enableAutoPipelining` (see `options`), whose automatic pipelines group commands
+   * by the node of their first argument: for a script call that is the script, not the key.
+   */
+  pipeline?(): unknown;
+  /** ioredis's options; the store reads `enableAutoPipelining` (and `keyPrefix`, to refuse it with sharded pub/sub). */
+  readonly options?: { readonly enableAutoPipelining?: boolean; readonly keyPrefix?: unknown };
   /** A new connection like this one, for the pub/sub subscriber behind `watch()`. */
   duplicate(): RedisSubscriber;
   /** True on an ioredis `Redis.Cluster` (and a node-redis cluster from `fromNodeRedis`): sharded pub/sub by default. */
   readonly isCluster?: boolean;
+}
+
+/**
+ * What the store needs from the pipeline `pipeline()` returns (ioredis has these methods; its
+ * types leave the two script calls out, hence `unknown` above): queue a script call, send it,
+ * read `[error, reply]` per command.
+ */
+export interface RedisPipeline {
+  evalshaBuffer(sha: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): RedisPipeline;
+  evalBuffer(script: string, numKeys: number, ...keysAndArgs: Array<string | Buffer>): RedisPipeline;
+  exec(): Promise<Array<[Error | null, unknown]> | null>;
 }
 
 /** What the store needs from the subscriber connection `duplicate()` returns. */

@@ -64,6 +64,18 @@ function newRecord(now = Date.now(), overrides: Partial<NewRecord> = {}): NewRec
   };
 }
 
+async function pipeliningClusterStore(): Promise<IdempotencyStore> {
+  if (!pipelining) {
+    pipelining = new Cluster(
+      ports.map((port) => ({ host, port })),
+      { enableAutoPipelining: true, redisOptions: { connectTimeout: 5_000 } },
+    );
+    await pipelining.ping();
+  }
+  pipeliningStore ??= redisStore({ client: pipelining, prefix });
+  return pipeliningStore;
+}
+
 function clusterStore(): IdempotencyStore {
   assert.ok(cluster, 'the test cluster is not running');
   store ??= redisStore({ client: cluster, prefix });
@@ -88,16 +100,31 @@ describe('redisStore on a Redis Cluster', () => {
     return nodeRedisStore;
   });
 
-  redisContract('redis cluster (ioredis with enableAutoPipelining, sharded pub/sub)', async () => {
-    if (!pipelining) {
-      pipelining = new Cluster(
-        ports.map((port) => ({ host, port })),
-        { enableAutoPipelining: true, redisOptions: { connectTimeout: 5_000 } },
+  redisContract('redis cluster (ioredis with enableAutoPipelining, sharded pub/sub)', pipeliningClusterStore);
+
+  it('claims keys of every node at once through an auto-pipelining cluster client', async () => {
+    // Concurrent requests issue their claims in one turn of the event loop, so auto-pipelining
+    // gathers them: keys held by different nodes must still each reach their own node.
+    const store = await pipeliningClusterStore();
+    for (const scripts of ['cached', 'flushed']) {
+      // The second burst finds no script on any node: each call falls back from EVALSHA to EVAL.
+      if (scripts === 'flushed') for (const node of cluster!.nodes('master')) await node.script('FLUSH');
+      const records = Array.from({ length: 60 }, () => newRecord());
+      const results = await Promise.allSettled(
+        records.map((record) => store.acquire(record, record.createdAt)),
       );
-      await pipelining.ping();
+      const failures = results.flatMap((result) =>
+        result.status === 'rejected' ? [String(result.reason)] : [],
+      );
+      assert.deepEqual(failures, [], `${failures.length} of 60 claims failed (scripts ${scripts})`);
+      for (const result of results)
+        assert.equal(result.status === 'fulfilled' && result.value.acquired, true);
+      const held = await Promise.all(records.map((record) => store.get(record.key, record.createdAt)));
+      assert.deepEqual(
+        held.map((record) => record?.token),
+        records.map((record) => record.token),
+      );
     }
-    pipeliningStore ??= redisStore({ client: pipelining, prefix });
-    return pipeliningStore;
   });
 
   it('spreads records over the slots and nodes of the cluster', async () => {

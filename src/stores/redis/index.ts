@@ -6,7 +6,7 @@ import type {
   NewRecord,
   StoredResponse,
 } from '../../core/store.js';
-import type { PubSubMode, RedisClient, RedisSubscriber } from './client.js';
+import type { PubSubMode, RedisClient, RedisPipeline, RedisSubscriber } from './client.js';
 import { decodeRecord, headersArgument } from './codec.js';
 import { type RedisScript, scripts } from './scripts.js';
 import { createSubscriptions } from './subscriptions.js';
@@ -73,7 +73,7 @@ export function redisStore(options: RedisStoreOptions): IdempotencyStore {
     );
   }
   const pubsub = options.pubsub ?? (client.isCluster === true ? 'sharded' : 'plain');
-  const keyPrefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
+  const keyPrefix = client.options?.keyPrefix;
   if (pubsub === 'sharded' && typeof keyPrefix === 'string' && keyPrefix !== '') {
     // ioredis prefixes SSUBSCRIBE's channel (it counts as a key) but not the channel a script
     // publishes to, so waiters would never hear a thing.
@@ -180,8 +180,28 @@ type ScriptCall = (script: string, key: string, args: Array<string | Buffer>) =>
  * EVALSHA and EVAL on one key: through the client's own methods where it has them (see
  * `RedisClient`). Looked up on every call, so instrumentation that wraps them later still sees
  * every command.
+ *
+ * An ioredis Cluster that auto-pipelines sends each call as a pipeline of its own. Its
+ * auto-pipelining groups the commands of one turn by the node serving their first argument,
+ * which for EVALSHA and EVAL is the script, not the key: claims for keys of different nodes
+ * landed in one pipeline, which ioredis refuses whole ("All keys in the pipeline should belong
+ * to the same slots allocation group"), so concurrent requests all failed. An explicit pipeline
+ * is routed by its command's key.
  */
 function scriptCalls(client: RedisClient): { evalsha: ScriptCall; evaluate: ScriptCall } {
+  if (client.isCluster === true && client.options?.enableAutoPipelining === true && client.pipeline) {
+    const alone = async (queue: (pipeline: RedisPipeline) => RedisPipeline): Promise<unknown> => {
+      const pipeline = (client.pipeline as () => RedisPipeline).call(client);
+      const replies = await queue(pipeline).exec();
+      const [error, reply] = replies?.[0] ?? [new Error('redisStore: a pipeline came back empty'), null];
+      if (error) throw error;
+      return reply;
+    };
+    return {
+      evalsha: (sha, key, args) => alone((pipeline) => pipeline.evalshaBuffer(sha, 1, key, ...args)),
+      evaluate: (source, key, args) => alone((pipeline) => pipeline.evalBuffer(source, 1, key, ...args)),
+    };
+  }
   if (typeof client.evalshaBuffer === 'function' && typeof client.evalBuffer === 'function') {
     const named = client as Required<Pick<RedisClient, 'evalshaBuffer' | 'evalBuffer'>>;
     return {
