@@ -14,9 +14,16 @@ import { describeMachine } from './harness/machine.js';
 import { measureMemoryStoreBound } from './harness/memory-store-bound.js';
 import { mainThreadProfile, summarizeProfile } from './harness/profile-summary.js';
 import { benchmarksMarkdown, consoleTable } from './harness/report.js';
-import { type RunRecord, runScenario, scenarios } from './harness/scenarios.js';
+import {
+  type RunRecord,
+  runScenario,
+  type ScenarioName,
+  scenarios,
+  variantServes,
+} from './harness/scenarios.js';
 import { parseSettings } from './harness/settings.js';
 import { summarize } from './harness/summary.js';
+import type { VariantName } from './shared/protocol.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -48,7 +55,17 @@ async function main(): Promise<void> {
   }
   const machine = await describeMachine();
   const runs: RunRecord[] = [];
-  const total = settings.rounds * settings.scenarios.length * settings.variants.length;
+  const served = (variant: VariantName, scenario: ScenarioName) =>
+    variantServes(variant, scenarios[scenario]);
+  const cellsPerRound = settings.scenarios.reduce(
+    (sum, scenario) => sum + settings.variants.filter((variant) => served(variant, scenario)).length,
+    0,
+  );
+  const total = settings.rounds * cellsPerRound;
+  for (const scenario of settings.scenarios) {
+    const left = settings.variants.filter((variant) => !served(variant, scenario));
+    if (left.length > 0) console.log(`not run on ${scenario}: ${left.join(', ')} (it cannot answer it)`);
+  }
   try {
     for (let round = 1; round <= settings.rounds; round++) {
       // Rotate the order each round, so no variant always runs first (cold machine) or last.
@@ -56,6 +73,7 @@ async function main(): Promise<void> {
       const order = [...settings.variants.slice(offset), ...settings.variants.slice(0, offset)];
       for (const scenario of settings.scenarios) {
         for (const variant of order) {
+          if (!served(variant, scenario)) continue;
           const run = await runScenario(scenarios[scenario], variant, round, settings);
           runs.push(run);
           console.log(`[${runs.length}/${total}] round ${round} ${scenario} ${variant}: ${describeRun(run)}`);

@@ -28,6 +28,14 @@ const usesDatabaseServer: Record<VariantName, boolean> = {
 export const scenarioNames = ['first', 'replay', 'duplicates', 'large-first', 'large-replay'] as const;
 export type ScenarioName = (typeof scenarioNames)[number];
 
+/**
+ * Whether a variant can answer a scenario at all. The PostgreSQL floor never replays (a key seen
+ * before is answered 409), so only first executions are run on it.
+ */
+export function variantServes(variant: VariantName, spec: ScenarioSpec): boolean {
+  return variant !== 'floor-postgres' || spec.kind === 'first';
+}
+
 export interface ScenarioSpec {
   name: ScenarioName;
   title: string;
