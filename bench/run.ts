@@ -14,16 +14,9 @@ import { describeMachine } from './harness/machine.js';
 import { measureMemoryStoreBound } from './harness/memory-store-bound.js';
 import { mainThreadProfile, summarizeProfile } from './harness/profile-summary.js';
 import { benchmarksMarkdown, consoleTable } from './harness/report.js';
-import {
-  type RunRecord,
-  runScenario,
-  type ScenarioName,
-  scenarios,
-  variantServes,
-} from './harness/scenarios.js';
+import { type RunRecord, runScenario, scenarios, variantServes } from './harness/scenarios.js';
 import { parseSettings } from './harness/settings.js';
 import { summarize } from './harness/summary.js';
-import type { VariantName } from './shared/protocol.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const resultsDir = fileURLToPath(new URL('./results/', import.meta.url));
@@ -55,15 +48,17 @@ async function main(): Promise<void> {
   }
   const machine = await describeMachine();
   const runs: RunRecord[] = [];
-  const served = (variant: VariantName, scenario: ScenarioName) =>
-    variantServes(variant, scenarios[scenario]);
-  const cellsPerRound = settings.scenarios.reduce(
-    (sum, scenario) => sum + settings.variants.filter((variant) => served(variant, scenario)).length,
-    0,
+  // The variants each scenario runs, and what a probe variant cannot answer, said once up front.
+  const servedBy = new Map(
+    settings.scenarios.map((scenario) => [
+      scenario,
+      new Set(settings.variants.filter((variant) => variantServes(variant, scenarios[scenario]))),
+    ]),
   );
-  const total = settings.rounds * cellsPerRound;
-  for (const scenario of settings.scenarios) {
-    const left = settings.variants.filter((variant) => !served(variant, scenario));
+  let total = 0;
+  for (const [scenario, served] of servedBy) {
+    total += settings.rounds * served.size;
+    const left = settings.variants.filter((variant) => !served.has(variant));
     if (left.length > 0) console.log(`not run on ${scenario}: ${left.join(', ')} (it cannot answer it)`);
   }
   try {
@@ -72,8 +67,7 @@ async function main(): Promise<void> {
       const offset = (round - 1) % settings.variants.length;
       const order = [...settings.variants.slice(offset), ...settings.variants.slice(0, offset)];
       for (const scenario of settings.scenarios) {
-        for (const variant of order) {
-          if (!served(variant, scenario)) continue;
+        for (const variant of order.filter((name) => servedBy.get(scenario)!.has(name))) {
           const run = await runScenario(scenarios[scenario], variant, round, settings);
           runs.push(run);
           console.log(`[${runs.length}/${total}] round ${round} ${scenario} ${variant}: ${describeRun(run)}`);
