@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
+import { settlesWithin } from '../../../test/helpers/settles.js';
 import type { NewRecord } from '../../core/store.js';
 import { runStoreContract } from '../../testing/index.js';
 import { type PostgresQueryable, type PostgresStore, postgresStore } from './index.js';
@@ -46,19 +47,6 @@ function record(overrides: Partial<NewRecord> = {}): NewRecord {
     expiresAt: createdAt + 86_400_000,
     ...overrides,
   };
-}
-
-/** Whether `promise` settles within `ms`. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

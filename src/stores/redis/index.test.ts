@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
+import { settlesWithin } from '../../../test/helpers/settles.js';
 import type { IdempotencyStore, NewRecord } from '../../core/store.js';
 import { runStoreContract } from '../../testing/index.js';
 import { fromNodeRedis, type RedisClient, redisStore } from './index.js';
@@ -257,20 +258,21 @@ describe('redisStore', () => {
       const record = newRecord();
       await store.acquire(record, record.createdAt);
       const released = store.watch!(record.key, new AbortController().signal);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await settlesWithin(released, 50), false, 'a watch waits while the key is held');
       assert.equal(await store.release(record.key, record.token), true);
-      await released;
+      assert.equal(await settlesWithin(released, 2000), true, 'release wakes the watch');
 
       await store.acquire(record, record.createdAt);
       const takenOver = store.watch!(record.key, new AbortController().signal);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(await settlesWithin(takenOver, 50), false, 'a watch waits while the key is held');
       const later = record.leaseUntil + 1;
       assert.equal((await store.acquire({ ...record, token: randomUUID() }, later)).acquired, true);
-      await takenOver;
+      assert.equal(await settlesWithin(takenOver, 2000), true, 'a takeover wakes the watch');
 
       const pending = store.watch!(randomUUID(), new AbortController().signal);
+      assert.equal(await settlesWithin(pending, 50), false, 'nothing happens to this key');
       await store.close!();
-      await pending;
+      assert.equal(await settlesWithin(pending, 2000), true, 'close settles a pending watch');
     } finally {
       await store.close!();
     }
