@@ -1,4 +1,4 @@
-// Runs every *.test.ts under src/ and test/ with node's own test runner (Node 20 has no --test globs).
+// Runs every *.test.ts under src/, test/ and bench/ with node's own test runner (Node 20 has no --test globs).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ function find(dir) {
 }
 
 const filter = process.argv.slice(2);
-const files = ['src', 'test']
+const files = ['src', 'test', 'bench']
   .flatMap((dir) => find(dir))
   .filter((file) => filter.length === 0 || filter.some((part) => file.includes(part)))
   .sort();
