@@ -1,14 +1,16 @@
 /**
- * Is the working tree faster than another commit? Server CPU per request and throughput of one
- * variant and scenario, measured in paired, alternating slices: the working tree's build and one
- * of `--base` (a git ref, checked out into a temporary worktree) served by one process on two
- * ports (ab-server.mjs). On this machine a run's cost drifts by ±20% over minutes, and differs
- * between processes; slices a few seconds apart in one process share both, so the median of
- * per-pair ratios over enough pairs separates changes that separate runs cannot. An A/A run (a
- * build against itself) shows how far apart single pairs fall on the day.
+ * Is the working tree faster than another commit, or than another layer? Server CPU per request
+ * and throughput of one scenario, measured in paired, alternating slices of two sides served by
+ * one process on two ports (ab-server.mjs): the working tree's build of `--variant`, and either
+ * the build of `--base` (a git ref, checked out into a temporary worktree) or, with `--against`,
+ * another variant of the working tree (a peer or a floor). On this machine a run's cost drifts by
+ * ±20% over minutes, and differs between processes; slices a few seconds apart in one process
+ * share both, so the median of per-pair ratios over enough pairs separates changes that separate
+ * runs cannot. An A/A run (a build against itself) shows how far apart single pairs fall on the day.
  *
  *   node --import tsx bench/harness/ab.ts --base HEAD~1 [--variant idemkit-memory]
  *     [--scenario first|replay] [--pairs 10] [--seconds 3]
+ *   node --import tsx bench/harness/ab.ts --against node-idempotency [--variant idemkit-memory] …
  *
  * Not part of `npm run bench`: a tool for judging one change before it lands.
  */
@@ -19,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type VariantName, variantNames } from '../shared/protocol.js';
+import { probeNames, type VariantName, variantNames } from '../shared/protocol.js';
 import { buildServer, removeBuild } from './build.js';
 import { cycleKeys, runLoad, uniqueKeys } from './load.js';
 import { processJiffies, waitForQuiet } from './quiet.js';
@@ -30,6 +32,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const { values } = parseArgs({
   options: {
     base: { type: 'string' },
+    against: { type: 'string' },
     variant: { type: 'string', default: 'idemkit-memory' },
     scenario: { type: 'string', default: 'first' },
     pairs: { type: 'string', default: '10' },
@@ -41,9 +44,16 @@ const abVariants: readonly VariantName[] = variantNames.filter(
   (name) => name === 'bare' || name.startsWith('idemkit-'),
 );
 const variant = values.variant as VariantName;
-if (!values.base || !abVariants.includes(variant) || !['first', 'replay'].includes(values.scenario)) {
+const against = values.against as VariantName | undefined;
+const knownVariants: readonly string[] = [...variantNames, ...probeNames];
+if (
+  Boolean(values.base) === Boolean(against) ||
+  !abVariants.includes(variant) ||
+  (against !== undefined && !knownVariants.includes(against)) ||
+  !['first', 'replay'].includes(values.scenario)
+) {
   console.error(
-    `usage: ab.ts --base <git ref> [--variant ${abVariants.join('|')}] [--scenario first|replay] [--pairs N] [--seconds S]`,
+    `usage: ab.ts (--base <git ref> | --against <${knownVariants.join('|')}>) [--variant ${abVariants.join('|')}] [--scenario first|replay] [--pairs N] [--seconds S]`,
   );
   process.exit(2);
 }
@@ -59,8 +69,12 @@ interface Slice {
   throughput: number;
 }
 
-const worktree = mkdtempSync(join(tmpdir(), 'idemkit-ab-'));
-execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', worktree, values.base], { stdio: 'ignore' });
+// Against another commit: its tree checked out beside this one. Against another variant: none.
+const worktree = values.base ? mkdtempSync(join(tmpdir(), 'idemkit-ab-')) : undefined;
+if (worktree)
+  execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', worktree, values.base!], {
+    stdio: 'ignore',
+  });
 const builds: string[] = [];
 let child: ChildProcess | undefined;
 
@@ -84,12 +98,18 @@ function ask<Reply>(server: ChildProcess, message: object): Promise<Reply> {
 }
 
 try {
-  symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
-  builds.push(buildServer(worktree, '-base'), buildServer(root, '-work'));
+  builds.push(buildServer(root, '-work'));
+  if (worktree) {
+    symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
+    builds.unshift(buildServer(worktree, '-base'));
+  }
   const buildDir = (entry: string): string => join(entry, '..', '..', '..');
+  const [baseBuild, workBuild] = [buildDir(builds[0]!), buildDir(builds.at(-1)!)];
   const server = fork(fileURLToPath(new URL('ab-server.mjs', import.meta.url)), [
+    against ?? variant,
+    baseBuild,
     variant,
-    ...builds.map(buildDir),
+    workBuild,
   ]);
   child = server;
   const { ports } = await nextMessage<{ ports: Record<Side, number> }>(server);
@@ -138,7 +158,7 @@ try {
   const range = (ratios: number[]): string =>
     `median ×${median(ratios).toFixed(3)} (${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`;
   console.log(
-    `${variant} ${values.scenario}, working tree against ${values.base}, ${pairs} pairs of ${seconds} s:`,
+    `${variant} ${values.scenario}, against ${against ?? `${variant} of ${values.base}`}, ${pairs} pairs of ${seconds} s (ratios: ${variant} ÷ ${against ?? values.base}):`,
   );
   console.log(`  server CPU per request: ${range(cpuRatios)}`);
   console.log(`  throughput:             ${range(throughputRatios)}`);
@@ -149,6 +169,8 @@ try {
     await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
   }
   for (const entry of builds) removeBuild(entry);
-  execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree], { stdio: 'ignore' });
-  rmSync(worktree, { recursive: true, force: true });
+  if (worktree) {
+    execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree], { stdio: 'ignore' });
+    rmSync(worktree, { recursive: true, force: true });
+  }
 }
