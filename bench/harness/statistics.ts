@@ -1,7 +1,11 @@
 /** Order statistics for small samples (per-round medians) and latency series. */
 
+/** The middle value, or the mean of the two middle ones for an even count; NaN for none. */
 export function median(values: readonly number[]): number {
-  return percentile(values, 50);
+  const sorted = Float64Array.from(values).sort();
+  const middle = sorted.length >> 1;
+  if (sorted.length === 0) return Number.NaN;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /** Nearest-rank percentile (p in 0–100); NaN for an empty series. */

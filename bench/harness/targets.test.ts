@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { VariantName } from '../shared/protocol.js';
 import type { RunRecord, ScenarioName } from './scenarios.js';
+import { median, percentile } from './statistics.js';
 import { summarize } from './summary.js';
 import { checkTargets } from './targets.js';
 
@@ -52,6 +53,15 @@ const firstThroughputTarget = (runs: RunRecord[]) =>
   )!;
 
 describe('bench summary and targets', () => {
+  it('takes the median of an even count as the mean of the middle two; percentiles by nearest rank', () => {
+    assert.equal(median([0.951, 0.804]), 0.8775);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(median([3, 1, 2]), 2);
+    assert.ok(Number.isNaN(median([])));
+    assert.equal(percentile([1, 2, 3, 4], 50), 2);
+    assert.equal(percentile([1, 2, 3, 4], 99), 4);
+  });
+
   it('takes "× bare" as the median of each round\'s own ratio, not the ratio of medians', () => {
     const runs = [1000, 2000, 3000].flatMap((bare, i) => [
       run(i + 1, 'bare', 'first', bare),
