@@ -3,6 +3,8 @@
  * stop mattering, so `{"a":1,"b":2}` and `{ "b": 2, "a": 1 }` are the same request.
  */
 
+import { jsonScalar, jsonString } from './json-text.js';
+
 /**
  * Canonical text of a JSON document, or undefined when canonicalising could make two different
  * documents look alike: numbers that a double cannot hold exactly (16+ significant digits, huge or
@@ -29,7 +31,7 @@ export function canonicalize(value: unknown): string {
 function append(text: string, value: unknown): string {
   if (value === null || typeof value !== 'object') {
     // ECMAScript's number and string serialisation is exactly what RFC 8785 prescribes.
-    return text + (JSON.stringify(value) ?? 'null');
+    return text + (jsonScalar(value) ?? 'null');
   }
   if (Array.isArray(value)) {
     let out = `${text}[`;
@@ -46,7 +48,7 @@ function append(text: string, value: unknown): string {
   for (const name of names) {
     const member = record[name];
     if (member === undefined || typeof member === 'function') continue;
-    out = append(`${first ? out : `${out},`}${JSON.stringify(name)}:`, member);
+    out = append(`${first ? out : `${out},`}${jsonString(name)}:`, member);
     first = false;
   }
   return `${out}}`;

@@ -86,3 +86,44 @@ describe('storageKeyOf', () => {
     }
   });
 });
+
+/**
+ * Records outlive the code that wrote them: a process of the next release must find the records
+ * of this one, or during a rolling deploy a retry that reaches the new code runs again. So the
+ * storage key and the fingerprint of a request are fixed values; changing how either is computed
+ * is a breaking change for every store, and these tests say so.
+ */
+describe('what is stored stays the same across releases', () => {
+  const tricky = 'x"y\\z\u0001 \ud83d\ude00 \ud800 é';
+  const body = { b: [1, -0, 1e21, 0.1, true, null, tricky], a: { é: 'ü', '': 2.5 } };
+
+  it('storage keys', () => {
+    assert.equal(
+      storageKeyOf('', 'POST', '/v1/charges', 'abc'),
+      '8fb4c5740fe53f8006f20e035ad1963f936847aeebcfbeaed4151c469ed3df2a',
+    );
+    assert.equal(
+      storageKeyOf(tricky, 'POST', '/v1/ch\u00e9', 'k"\\'),
+      '427002d6b8d91b0c96117fa4bfb3d137b341fba97958835893da8da48b78c9e9',
+    );
+  });
+
+  it('fingerprints of JSON bodies, as text and as parsed by a framework', () => {
+    const headers = { 'x-tenant': 'acme "one"' };
+    const text = fp({ query: 'a=1', headers, body: Buffer.from(JSON.stringify(body)) }, ['x-tenant']);
+    assert.equal(text, '97c763d3c93233101af92aa0abb848258186d6a3d4fc56aaa3264245159a78ac');
+    assert.equal(
+      fp({ query: 'a=1', headers, body: { parsed: body } }, ['x-tenant']),
+      '97c763d3c93233101af92aa0abb848258186d6a3d4fc56aaa3264245159a78ac',
+    );
+  });
+
+  it('fingerprints of other bodies', () => {
+    const form = { headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+    assert.equal(
+      fp({ ...form, body: Buffer.from('a=1&b=2') }),
+      'a72d13f91f1d5e79ba4bb11c6c3db023bc0100ee736de52a49e9d69389c0c93e',
+    );
+    assert.equal(fp({ body: undefined }), '739c7a08b46fcbb6fa5a55fcc2e139791b5d4b25a671d4b5a4862ec6039102b3');
+  });
+});

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash, hash } from 'node:crypto';
 import { asBuffer } from './bytes.js';
 import { canonicalize, canonicalizeJsonText } from './canonical-json.js';
+import { jsonStringArray } from './json-text.js';
 import type { IdempotencyRequest } from './request.js';
 
 /**
@@ -16,7 +17,7 @@ export function fingerprintRequest(request: IdempotencyRequest, headerNames: rea
   const fields: string[] = [request.method, request.path, request.query, mediaType];
   for (const name of headerNames) fields.push(name, request.header(name).join('\n'));
   fields.push(typeof body === 'string' ? 'text' : 'bytes');
-  const head = JSON.stringify(fields);
+  const head = jsonStringArray(fields);
   if (typeof body === 'string') return hash('sha256', head + body, 'hex');
   return createHash('sha256').update(head).update(body).digest('hex');
 }
@@ -26,7 +27,7 @@ export function fingerprintRequest(request: IdempotencyRequest, headerNames: rea
  * and the same key under another tenant or path is another operation.
  */
 export function storageKeyOf(scope: string, method: string, path: string, key: string): string {
-  return hash('sha256', JSON.stringify([scope, method, path, key]), 'hex');
+  return hash('sha256', jsonStringArray([scope, method, path, key]), 'hex');
 }
 
 /** The body as canonical JSON text when it is JSON, else its raw bytes. */
