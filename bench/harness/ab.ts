@@ -14,15 +14,13 @@
  *
  * Not part of `npm run bench`: a tool for judging one change before it lands.
  */
-import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { probeNames, type VariantName, variantNames } from '../shared/protocol.js';
-import { buildServer, removeBuild } from './build.js';
+import { buildRef, buildServer, removeBuild } from './build.js';
 import { cycleKeys, runLoad, uniqueKeys } from './load.js';
 import { processJiffies, waitForQuiet } from './quiet.js';
 import { prefill } from './scenarios.js';
@@ -69,13 +67,9 @@ interface Slice {
   throughput: number;
 }
 
-// Against another commit: its tree checked out beside this one. Against another variant: none.
-const worktree = values.base ? mkdtempSync(join(tmpdir(), 'idemkit-ab-')) : undefined;
-if (worktree)
-  execFileSync('git', ['-C', root, 'worktree', 'add', '--detach', worktree, values.base!], {
-    stdio: 'ignore',
-  });
-const builds: string[] = [];
+// Against another commit: its build, from a worktree of its own. Against another variant: none.
+let baseRef: ReturnType<typeof buildRef> | undefined;
+let workEntry: string | undefined;
 let child: ChildProcess | undefined;
 
 /** The server's next message. */
@@ -98,13 +92,10 @@ function ask<Reply>(server: ChildProcess, message: object): Promise<Reply> {
 }
 
 try {
-  builds.push(buildServer(root, '-work'));
-  if (worktree) {
-    symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
-    builds.unshift(buildServer(worktree, '-base'));
-  }
+  workEntry = buildServer(root, '-work');
+  if (values.base) baseRef = buildRef(values.base, '-base');
   const buildDir = (entry: string): string => join(entry, '..', '..', '..');
-  const [baseBuild, workBuild] = [buildDir(builds[0]!), buildDir(builds.at(-1)!)];
+  const [baseBuild, workBuild] = [buildDir(baseRef?.entry ?? workEntry), buildDir(workEntry)];
   const server = fork(fileURLToPath(new URL('ab-server.mjs', import.meta.url)), [
     against ?? variant,
     baseBuild,
@@ -168,9 +159,6 @@ try {
     server.send({ type: 'shutdown' });
     await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
   }
-  for (const entry of builds) removeBuild(entry);
-  if (worktree) {
-    execFileSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree], { stdio: 'ignore' });
-    rmSync(worktree, { recursive: true, force: true });
-  }
+  if (workEntry) removeBuild(workEntry);
+  baseRef?.remove();
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +41,35 @@ export function buildServer(sourceRoot: string = root, label = ''): string {
 
 export function removeBuild(entry: string): void {
   rmSync(join(entry, '..', '..', '..'), { recursive: true, force: true });
+}
+
+/**
+ * Build the server of another commit (`ref`): its tree checked out into a temporary git
+ * worktree beside this one, sharing this checkout's node_modules. `remove()` deletes the build
+ * and the worktree.
+ */
+export function buildRef(ref: string, label: string): { entry: string; remove(): void } {
+  const worktree = mkdtempSync(join(tmpdir(), 'idemkit-ref-'));
+  const removeWorktree = (): void => {
+    spawnSync('git', ['-C', root, 'worktree', 'remove', '--force', worktree], { stdio: 'ignore' });
+    rmSync(worktree, { recursive: true, force: true });
+  };
+  try {
+    const added = spawnSync('git', ['-C', root, 'worktree', 'add', '--detach', worktree, ref], {
+      encoding: 'utf8',
+    });
+    if (added.status !== 0) throw new Error(`git worktree add ${ref} failed: ${added.stderr}`);
+    symlinkSync(join(root, 'node_modules'), join(worktree, 'node_modules'), 'dir');
+    const entry = buildServer(worktree, label);
+    return {
+      entry,
+      remove: () => {
+        removeBuild(entry);
+        removeWorktree();
+      },
+    };
+  } catch (error) {
+    removeWorktree();
+    throw error;
+  }
 }

@@ -25,6 +25,8 @@ export interface LoadOptions {
   url: string;
   connections: number;
   seconds: number;
+  /** Send exactly this many requests instead, however long they take (`seconds` is then ignored). */
+  requests?: number;
   /** The idempotency key of the next request. */
   nextKey: () => string;
 }
@@ -41,6 +43,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections,
     pipelining: 1,
     duration: options.seconds,
+    ...(options.requests ? { amount: options.requests } : {}),
     timeout: 10,
     requests: [
       {

@@ -12,6 +12,11 @@ export interface ServerProcessOptions {
   cpuProfileDir?: string;
   /** Run the server on these CPUs only (a `taskset -c` list), from its first instruction. */
   cpus?: string;
+  /**
+   * Run the server under valgrind's callgrind, counting nothing until `callgrind_control -i on`,
+   * into files named by this pattern (`%p`: the pid), one per thread (see instructions.ts).
+   */
+  callgrindOutFile?: string;
 }
 
 /**
@@ -31,15 +36,31 @@ export class ServerProcess {
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const execArgv = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
     // Pinned: taskset execs node, which inherits the IPC channel, so every thread starts pinned.
-    const pinned = options.cpus ? ['-c', options.cpus, process.execPath] : [];
+    // Valgrind runs node in its own process, which keeps the channel too.
+    const wrapper = options.cpus
+      ? { execPath: 'taskset', args: ['-c', options.cpus, process.execPath] }
+      : options.callgrindOutFile
+        ? {
+            execPath: 'valgrind',
+            args: [
+              '--tool=callgrind',
+              '--separate-threads=yes',
+              '--instr-atstart=no',
+              `--callgrind-out-file=${options.callgrindOutFile}`,
+              '--log-file=/dev/null',
+              process.execPath,
+            ],
+          }
+        : undefined;
     const child = fork(options.entry, [options.variant], {
-      ...(options.cpus ? { execPath: 'taskset' } : {}),
-      execArgv: [...pinned, ...execArgv],
+      ...(wrapper ? { execPath: wrapper.execPath } : {}),
+      execArgv: [...(wrapper?.args ?? []), ...execArgv],
       env: { ...process.env, NODE_ENV: 'production', BENCH_RESPONSE_BYTES: String(options.responseBytes) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     const server = new ServerProcess(child);
-    const ready = await server.#next(30_000);
+    // Under valgrind, node starts in seconds rather than milliseconds.
+    const ready = await server.#next(options.callgrindOutFile ? 120_000 : 30_000);
     if (ready.type !== 'ready') {
       child.kill();
       throw new Error(
