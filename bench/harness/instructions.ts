@@ -108,7 +108,9 @@ async function measure(entry: string, variant: VariantName): Promise<Count> {
         `${variant}: served ${stats.requests} of ${requests} requests (statuses ${JSON.stringify(measured.statusCodes)}, ${measured.errors} errors)`,
       );
     if (stats.executions !== executions && variant !== 'bare')
-      throw new Error(`${variant}: the handler ran ${stats.executions} times for ${executions} first executions`);
+      throw new Error(
+        `${variant}: the handler ran ${stats.executions} times for ${executions} first executions`,
+      );
     return threadTotals(dir, server.pid, requests);
   } finally {
     await server.stop();
