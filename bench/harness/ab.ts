@@ -15,15 +15,14 @@
  * Not part of `npm run bench`: a tool for judging one change before it lands.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { probeNames, type VariantName, variantNames } from '../shared/protocol.js';
 import { buildRef, buildServer, removeBuild } from './build.js';
-import { cycleKeys, runLoad, uniqueKeys } from './load.js';
+import { runLoad, uniqueKeys } from './load.js';
 import { processJiffies, waitForQuiet } from './quiet.js';
-import { prefill } from './scenarios.js';
+import { replayKeys } from './scenarios.js';
 import { median } from './statistics.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -108,9 +107,7 @@ try {
   const nextKeys = { base: uniqueKeys(), work: uniqueKeys() };
   if (values.scenario === 'replay') {
     for (const side of sides) {
-      const pool = Array.from({ length: 1000 }, () => randomUUID());
-      await prefill(url(side), pool, connections);
-      nextKeys[side] = cycleKeys(pool);
+      nextKeys[side] = (await replayKeys(url(side), 1000, connections)).nextKey;
     }
   }
   const slice = async (side: Side, measureSeconds: number): Promise<Slice> => {

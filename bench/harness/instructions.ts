@@ -21,15 +21,14 @@
  * a change or a layer, not a speed.
  */
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { probeNames, type VariantName, variantNames } from '../shared/protocol.js';
 import { buildRef, buildServer, removeBuild } from './build.js';
-import { cycleKeys, runLoad, uniqueKeys } from './load.js';
-import { prefill } from './scenarios.js';
+import { runLoad, uniqueKeys } from './load.js';
+import { replayKeys } from './scenarios.js';
 import { ServerProcess } from './server-process.js';
 
 const { values } = parseArgs({
@@ -86,10 +85,9 @@ async function measure(entry: string, variant: VariantName): Promise<Count> {
   try {
     let nextKey = uniqueKeys();
     if (values.scenario === 'replay') {
-      const pool = Array.from({ length: 1000 }, () => randomUUID());
-      const failed = await prefill(server.url, pool, connections);
-      if (failed > 0) throw new Error(`${variant}: ${failed} of ${pool.length} first requests failed`);
-      nextKey = cycleKeys(pool);
+      const pool = await replayKeys(server.url, 1000, connections);
+      if (pool.failed > 0) throw new Error(`${variant}: ${pool.failed} of 1000 first requests failed`);
+      nextKey = pool.nextKey;
     }
     const load = (count: number) =>
       runLoad({ url: server.url, connections, seconds: loadSeconds, requests: count, nextKey });

@@ -142,10 +142,10 @@ export async function runScenario(
 
     let nextKey = uniqueKeys();
     if (spec.kind === 'replay') {
-      const pool = Array.from({ length: settings.replayPool }, () => randomUUID());
-      const failed = await prefill(server.url, pool, settings.connections);
-      if (failed > 0) problems.push(`${failed} of ${pool.length} first requests were not answered 201`);
-      nextKey = cycleKeys(pool);
+      const pool = await replayKeys(server.url, settings.replayPool, settings.connections);
+      if (pool.failed > 0)
+        problems.push(`${pool.failed} of ${settings.replayPool} first requests were not answered 201`);
+      nextKey = pool.nextKey;
     }
 
     const measureOnce = async (): Promise<Measured> => {
@@ -208,8 +208,16 @@ export async function runScenario(
   }
 }
 
-/** Send each key once, `concurrency` at a time; returns how many were not answered 201. */
-export async function prefill(url: string, keys: readonly string[], concurrency: number): Promise<number> {
+/**
+ * Use `size` fresh keys once each (first executions, `concurrency` at a time), and return the
+ * key source that replays them in turn, with how many of those first requests were not answered 201.
+ */
+export async function replayKeys(
+  url: string,
+  size: number,
+  concurrency: number,
+): Promise<{ nextKey: () => string; failed: number }> {
+  const keys = Array.from({ length: size }, () => randomUUID());
   let next = 0;
   let failed = 0;
   const worker = async (): Promise<void> => {
@@ -225,7 +233,7 @@ export async function prefill(url: string, keys: readonly string[], concurrency:
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return failed;
+  return { nextKey: cycleKeys(keys), failed };
 }
 
 function judgeLoad(
